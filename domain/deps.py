@@ -1,0 +1,29 @@
+"""The ports a use case may need, bundled once at start-up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from domain.ports import (
+    Clock,
+    ContentRepository,
+    CounterSource,
+    CounterStore,
+    EventLog,
+    IdempotencyStore,
+    ReactionRepository,
+)
+
+
+@dataclass(slots=True)
+class Deps:
+    clock: Clock
+    contents: ContentRepository
+    reactions: ReactionRepository
+    counters: CounterStore
+    log: EventLog
+    idempotency: IdempotencyStore
+    # Every collection that feeds counters; a rebuild asks each of them.
+    sources: list[CounterSource] = field(default_factory=list)
+    # How long a duplicate request waits for the first one before giving up.
+    idempotency_wait_s: float = 2.0

@@ -1,0 +1,88 @@
+"""Engagement events: the unit that flows through the event log."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+REACTION = "reaction"
+VIEW = "view"
+
+
+@dataclass(frozen=True, slots=True)
+class EngagementEvent:
+    event_id: str
+    kind: str
+    content_id: str
+    actor: str
+    occurred_at_ms: int
+    deltas: Mapping[str, int]
+    # A member for the content's unique-viewer estimate (views only).
+    unique: str | None = None
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "event_id": self.event_id,
+            "kind": self.kind,
+            "content_id": self.content_id,
+            "actor": self.actor,
+            "occurred_at_ms": self.occurred_at_ms,
+            "deltas": dict(self.deltas),
+            "unique": self.unique,
+            "data": dict(self.data),
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> EngagementEvent:
+        return cls(
+            event_id=str(raw["event_id"]),
+            kind=str(raw["kind"]),
+            content_id=str(raw["content_id"]),
+            actor=str(raw["actor"]),
+            occurred_at_ms=int(raw["occurred_at_ms"]),
+            deltas={str(k): int(v) for k, v in dict(raw["deltas"]).items()},
+            unique=raw.get("unique"),
+            data=dict(raw.get("data") or {}),
+        )
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.blake2b("\x00".join(parts).encode(), digest_size=10).hexdigest()
+
+
+def reaction_event_id(content_id: str, user_id: str, version: int) -> str:
+    """Deterministic: the n-th change of one viewer's reaction always has the same id,
+    so a republished or redelivered event is recognised as the same event."""
+    return f"r-{_digest(content_id, user_id)}-{version}"
+
+
+def view_event_id(content_id: str, session_id: str, viewer_key: str) -> str:
+    """A session counts at most once, so (content, session, viewer) names its view."""
+    return f"v-{_digest(content_id, session_id, viewer_key)}"
+
+
+def fold(events: Iterable[EngagementEvent]) -> dict[str, dict[str, int]]:
+    """Per-content sum of deltas, each event id taken once (a batch may repeat one)."""
+    seen: set[str] = set()
+    out: dict[str, dict[str, int]] = {}
+    for event in events:
+        if event.event_id in seen:
+            continue
+        seen.add(event.event_id)
+        acc = out.setdefault(event.content_id, {})
+        for name, delta in event.deltas.items():
+            acc[name] = acc.get(name, 0) + delta
+    return out
+
+
+def unique_by_id(events: Iterable[EngagementEvent]) -> list[EngagementEvent]:
+    seen: set[str] = set()
+    out = []
+    for event in events:
+        if event.event_id not in seen:
+            seen.add(event.event_id)
+            out.append(event)
+    return out

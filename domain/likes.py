@@ -1,0 +1,156 @@
+"""The like/unlike use case: one active reaction per (viewer, content)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from domain.contents import check_id
+from domain.counters import add
+from domain.deps import Deps
+from domain.errors import ContentNotFound
+from domain.events import REACTION, EngagementEvent, reaction_event_id
+from domain.idempotency import fingerprint, in_use, replay
+from domain.identity import Actor, require_user
+from domain.ports import ReactionRecord
+from domain.reactions import ReactionType, transition
+from domain.reads import counter_readings, to_ms
+from domain.summary import Summary, summarize
+
+log = logging.getLogger(__name__)
+
+MAX_REQUEST_ID = 128
+# Optimistic concurrency: a viewer racing themselves (two taps) retries a few times.
+MAX_ATTEMPTS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class LikeResult:
+    content_id: str
+    viewer_reaction: ReactionType | None
+    changed: bool
+    summary: Summary
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "content_id": self.content_id,
+            "viewer_reaction": self.viewer_reaction.value if self.viewer_reaction else None,
+            "changed": self.changed,
+            "summary": self.summary.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> LikeResult:
+        vr = raw.get("viewer_reaction")
+        return cls(
+            content_id=raw["content_id"],
+            viewer_reaction=ReactionType(vr) if vr else None,
+            changed=bool(raw["changed"]),
+            summary=Summary.from_dict(raw["summary"]),
+        )
+
+
+async def set_reaction(
+    deps: Deps,
+    actor: Actor | None,
+    content_id: str,
+    wanted: ReactionType | None,
+    request_id: str | None = None,
+) -> LikeResult:
+    """Like with ``wanted`` (a reaction type) or unlike (``wanted`` None)."""
+    user = require_user(actor)
+    check_id(content_id, "contentId")
+    if request_id is not None:
+        check_id(request_id, "requestId")
+    if content_id not in await deps.contents.get_many([content_id]):
+        raise ContentNotFound(f"no content with id {content_id!r} is registered")
+
+    if request_id is None:
+        return await _apply(deps, user, content_id, wanted)
+
+    op = "like" if wanted is not None else "unlike"
+    fp = fingerprint(op, {"contentId": content_id, "reaction": wanted})
+    existing = await deps.idempotency.begin(user.user_id, request_id, fp)
+    if existing is not None:
+        return await _replay(deps, user, request_id, fp, existing)
+    try:
+        result = await _apply(deps, user, content_id, wanted)
+    except BaseException:
+        # Let a retry with the same key try again rather than wait for expiry.
+        await deps.idempotency.release(user.user_id, request_id)
+        raise
+    await deps.idempotency.complete(user.user_id, request_id, fp, result.to_dict())
+    return result
+
+
+async def _replay(deps: Deps, user: Actor, key: str, fp: str, record: Any) -> LikeResult:
+    deadline = asyncio.get_running_loop().time() + deps.idempotency_wait_s
+    while True:
+        stored = replay(record, fp)
+        if stored is not None:
+            return LikeResult.from_dict(dict(stored))
+        if asyncio.get_running_loop().time() >= deadline:
+            raise in_use()
+        # The first request is in flight; its result lands within milliseconds.
+        await asyncio.sleep(0.02)
+        record = await deps.idempotency.get(user.user_id, key)
+        if record is None:
+            # The first attempt failed and released the key.
+            raise in_use()
+
+
+async def _apply(
+    deps: Deps, user: Actor, content_id: str, wanted: ReactionType | None
+) -> LikeResult:
+    for _ in range(MAX_ATTEMPTS):
+        current = await deps.reactions.get(content_id, user.user_id)
+        before = current.reaction if current else None
+        step = transition(before, wanted)
+        pending = current.pending if current else ()
+        if not step.changed:
+            summary = await _summary(deps, content_id, pending)
+            return LikeResult(content_id, before, False, summary.for_viewer(before))
+        now = deps.clock.now()
+        version = (current.version if current else 0) + 1
+        event = EngagementEvent(
+            event_id=reaction_event_id(content_id, user.user_id, version),
+            kind=REACTION,
+            content_id=content_id,
+            actor=user.user_id,
+            occurred_at_ms=to_ms(now),
+            deltas=step.deltas,
+            data={
+                "before": before.value if before else None,
+                "after": wanted.value if wanted else None,
+            },
+        )
+        record = ReactionRecord(content_id, user.user_id, wanted, version, now)
+        if await deps.reactions.save(record, version - 1, event):
+            break
+    else:
+        raise RuntimeError("reaction kept changing under concurrent writes; retry")
+
+    try:
+        await deps.log.append([event])
+    except Exception:
+        # The change is safe in MongoDB's outbox; the relay republishes it.
+        log.warning("event log append failed; outbox relay will republish", exc_info=True)
+    summary = await _summary(deps, content_id, (*pending, event))
+    return LikeResult(content_id, wanted, True, summary.for_viewer(wanted))
+
+
+async def _summary(deps: Deps, content_id: str, own: tuple[EngagementEvent, ...]) -> Summary:
+    """Read-your-writes: the caller's own changes show even before the aggregator
+    applied them (every own event still in the outbox is probed)."""
+    reading = (await deps.counters.read([content_id], own)).get(content_id)
+    if reading is None:
+        # A rebuild recounts MongoDB, which already holds these changes.
+        reading = (await counter_readings(deps, [content_id]))[content_id]
+        return summarize(content_id, reading.counters, reading.unique_viewers)
+    counters = reading.counters
+    for event in own:
+        if event.event_id not in reading.applied and event.occurred_at_ms > reading.asof_ms:
+            counters = add(counters, dict(event.deltas))
+    return summarize(content_id, counters, reading.unique_viewers)

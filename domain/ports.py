@@ -1,0 +1,138 @@
+"""The outside world as the use cases see it: small protocols, one adapter each."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from domain.contents import Content
+from domain.events import EngagementEvent
+from domain.idempotency import IdempotencyRecord
+from domain.reactions import ReactionType
+
+
+@dataclass(frozen=True, slots=True)
+class ReactionRecord:
+    content_id: str
+    user_id: str
+    reaction: ReactionType | None  # None: removed
+    version: int
+    updated_at: datetime
+    # Events of this record not yet known to be archived (the outbox).
+    pending: tuple[EngagementEvent, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CounterReading:
+    counters: dict[str, int]
+    unique_viewers: int
+    # Event ids asked about that the aggregator has already applied.
+    applied: frozenset[str] = frozenset()
+    # Events up to this time are included by the last recount.
+    asof_ms: int = 0
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class ContentRepository(Protocol):
+    async def get_many(self, content_ids: Sequence[str]) -> dict[str, Content]: ...
+
+    async def insert(self, content: Content) -> Content | None:
+        """Insert; when the id exists already, return the stored content instead."""
+
+    async def ids_after(self, after: str | None, limit: int) -> list[str]: ...
+
+
+class ReactionRepository(Protocol):
+    async def get(self, content_id: str, user_id: str) -> ReactionRecord | None: ...
+
+    async def save(
+        self, record: ReactionRecord, expected_version: int, event: EngagementEvent
+    ) -> bool:
+        """Write the new state and its outbox event in one atomic document change,
+        only if the stored version is still ``expected_version`` (0 = absent)."""
+
+    async def viewer_reactions(
+        self, user_id: str, content_ids: Sequence[str]
+    ) -> dict[str, ReactionType]: ...
+
+    async def reactors(
+        self,
+        content_id: str,
+        reaction: ReactionType | None,
+        limit: int,
+        before: tuple[datetime, str] | None,
+    ) -> list[ReactionRecord]: ...
+
+
+class CounterSource(Protocol):
+    """A MongoDB collection that can recount the counters it feeds."""
+
+    async def recount(self, content_ids: Sequence[str]) -> dict[str, dict[str, int]]: ...
+
+    async def unique_members(self, content_id: str) -> list[str]: ...
+
+
+class Outbox(Protocol):
+    async def pending(self, older_than: datetime, limit: int) -> list[EngagementEvent]: ...
+
+    async def prune(self, events: Sequence[EngagementEvent]) -> int: ...
+
+
+class EventLog(Protocol):
+    async def append(self, events: Sequence[EngagementEvent]) -> None: ...
+
+
+class EventArchive(Protocol):
+    async def store(self, events: Sequence[EngagementEvent]) -> int: ...
+
+    async def existing(self, event_ids: Sequence[str]) -> set[str]: ...
+
+
+class CounterStore(Protocol):
+    async def read(
+        self, content_ids: Sequence[str], applied_probe: Sequence[EngagementEvent] = ()
+    ) -> dict[str, CounterReading | None]:
+        """Counters per content in one round trip; None where Redis has none.
+        ``applied_probe`` events are checked for having been applied already."""
+
+    async def apply(
+        self, partition: int, events: Sequence[EngagementEvent]
+    ) -> dict[str, CounterReading]:
+        """Apply events effectively once; returns the new counters of changed contents."""
+
+    async def install(
+        self,
+        content_id: str,
+        counters: Mapping[str, int],
+        unique_members: Sequence[str],
+        asof_ms: int,
+        *,
+        replace: bool,
+    ) -> bool:
+        """Set counters from a recount. Events older than ``asof_ms`` are then
+        treated as included. ``replace=False`` leaves existing counters alone."""
+
+    async def last_applied_ms(self, content_ids: Sequence[str]) -> dict[str, int]: ...
+
+
+class IdempotencyStore(Protocol):
+    async def begin(self, user_id: str, key: str, fingerprint: str) -> IdempotencyRecord | None:
+        """Claim the key; returns the existing record instead when it was claimed before."""
+
+    async def get(self, user_id: str, key: str) -> IdempotencyRecord | None: ...
+
+    async def complete(
+        self, user_id: str, key: str, fingerprint: str, result: Mapping[str, Any]
+    ) -> None: ...
+
+    async def release(self, user_id: str, key: str) -> None: ...
+
+
+class Publisher(Protocol):
+    async def publish(self, messages: Mapping[str, str]) -> None:
+        """Publish channel -> message, one message per channel."""

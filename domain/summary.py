@@ -1,0 +1,76 @@
+"""The engagement summary of one content as clients see it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from domain.counters import LIKES, REACTION_PREFIX, VIEWS
+from domain.reactions import ReactionType
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    content_id: str
+    likes: int
+    reactions: tuple[tuple[ReactionType, int], ...]
+    views: int
+    unique_viewers: int
+    viewer_reaction: ReactionType | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "content_id": self.content_id,
+            "likes": self.likes,
+            "reactions": [[r.value, n] for r, n in self.reactions],
+            "views": self.views,
+            "unique_viewers": self.unique_viewers,
+            "viewer_reaction": self.viewer_reaction.value if self.viewer_reaction else None,
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> Summary:
+        vr = raw.get("viewer_reaction")
+        return cls(
+            content_id=raw["content_id"],
+            likes=int(raw["likes"]),
+            reactions=tuple((ReactionType(r), int(n)) for r, n in raw["reactions"]),
+            views=int(raw["views"]),
+            unique_viewers=int(raw["unique_viewers"]),
+            viewer_reaction=ReactionType(vr) if vr else None,
+        )
+
+    def for_viewer(self, viewer_reaction: ReactionType | None) -> Summary:
+        return Summary(
+            self.content_id,
+            self.likes,
+            self.reactions,
+            self.views,
+            self.unique_viewers,
+            viewer_reaction,
+        )
+
+
+def summarize(
+    content_id: str,
+    counters: Mapping[str, int],
+    unique_viewers: int = 0,
+    viewer_reaction: ReactionType | None = None,
+) -> Summary:
+    reactions = tuple(
+        (r, counters.get(f"{REACTION_PREFIX}{r.value}", 0))
+        for r in ReactionType
+        if counters.get(f"{REACTION_PREFIX}{r.value}", 0) > 0
+    )
+    views = max(0, counters.get(VIEWS, 0))
+    return Summary(
+        content_id=content_id,
+        likes=max(0, counters.get(LIKES, 0)),
+        reactions=reactions,
+        views=views,
+        # An estimate (HyperLogLog) may overshoot by a little; never show more
+        # distinct viewers than counted views.
+        unique_viewers=min(max(0, unique_viewers), views),
+        viewer_reaction=viewer_reaction,
+    )

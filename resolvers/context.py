@@ -1,0 +1,68 @@
+"""The typed context every resolver receives."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from strawberry.dataloader import DataLoader
+from strawberry.types import Info as StrawberryInfo
+
+from domain.deps import Deps
+from domain.errors import Unauthenticated
+from domain.identity import Actor
+from domain.reads import MAX_BATCH, load_summaries
+from domain.summary import Summary
+from resolvers.auth import TokenVerifier
+from storage.keys import Keys
+from subscriptions.hub import LiveHub
+
+
+@dataclass(slots=True)
+class Services:
+    """Built once per process in the lifespan; shared by all requests."""
+
+    deps: Deps
+    keys: Keys
+    hub: LiveHub
+    tokens: TokenVerifier
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Loaders:
+    """Per-request (per-operation for subscriptions) DataLoaders: a feed of N
+    cards costs one counters round trip and one viewer-reactions query."""
+
+    def __init__(self, deps: Deps, actor: Actor | None) -> None:
+        async def load(ids: list[str]) -> list[Summary]:
+            return await load_summaries(deps, actor, ids)
+
+        self.summary: DataLoader[str, Summary] = DataLoader(load, max_batch_size=MAX_BATCH)
+
+
+@dataclass(slots=True)
+class Context:
+    services: Services
+    actor: Actor | None
+    loaders: Loaders
+    request: Any = None
+    response: Any = None
+    # A token that was sent but failed verification: queries go on anonymously,
+    # anything that needs the user reports why.
+    auth_error: Unauthenticated | None = None
+    connection_params: dict[str, Any] | None = None
+
+    @property
+    def deps(self) -> Deps:
+        return self.services.deps
+
+    def user(self) -> Actor | None:
+        if self.actor is None and self.auth_error is not None:
+            raise self.auth_error
+        return self.actor
+
+    def fresh_loaders(self) -> Loaders:
+        return Loaders(self.services.deps, self.actor)
+
+
+Info = StrawberryInfo[Context, None]

@@ -1,0 +1,67 @@
+"""Thin resolvers for likes and summaries: parse, call one use case, map."""
+
+from __future__ import annotations
+
+import strawberry
+
+from domain import reads
+from domain.likes import set_reaction
+from domain.reactions import ReactionType
+from resolvers.context import Info
+from schema.engagement import (
+    EngagementSummary,
+    LikeInput,
+    LikePayload,
+    PageInfo,
+    Reactor,
+    ReactorConnection,
+    ReactorEdge,
+    UnlikeInput,
+)
+
+
+async def engagement_summary(info: Info, content_id: strawberry.ID) -> EngagementSummary:
+    reads.check_ids([content_id], "contentId")
+    ctx = info.context
+    ctx.user()
+    return EngagementSummary.from_domain(await ctx.loaders.summary.load(str(content_id)))
+
+
+async def engagement_summaries(
+    info: Info, content_ids: list[strawberry.ID]
+) -> list[EngagementSummary]:
+    ids = reads.check_ids([str(c) for c in content_ids])
+    info.context.user()
+    found = await info.context.loaders.summary.load_many(ids)
+    return [EngagementSummary.from_domain(s) for s in found]
+
+
+async def reactors(
+    info: Info,
+    content_id: strawberry.ID,
+    reaction: ReactionType | None = None,
+    first: int = 20,
+    after: str | None = None,
+) -> ReactorConnection:
+    rows, has_next = await reads.reactors(
+        info.context.deps, str(content_id), reaction, first, after
+    )
+    edges = [ReactorEdge(cursor=reads.encode_cursor(r), node=Reactor.from_domain(r)) for r in rows]
+    return ReactorConnection(
+        edges=edges,
+        page_info=PageInfo(has_next_page=has_next, end_cursor=edges[-1].cursor if edges else None),
+    )
+
+
+async def like(info: Info, input: LikeInput) -> LikePayload:
+    ctx = info.context
+    result = await set_reaction(
+        ctx.deps, ctx.user(), str(input.content_id), ReactionType(input.reaction), input.request_id
+    )
+    return LikePayload.from_domain(result)
+
+
+async def unlike(info: Info, input: UnlikeInput) -> LikePayload:
+    ctx = info.context
+    result = await set_reaction(ctx.deps, ctx.user(), str(input.content_id), None, input.request_id)
+    return LikePayload.from_domain(result)

@@ -1,0 +1,72 @@
+"""The root schema, assembled from each feature's fields."""
+
+from __future__ import annotations
+
+import strawberry
+from graphql.validation import NoSchemaIntrospectionCustomRule  # noqa: F401  (kept importable)
+from strawberry.extensions import (
+    AddValidationRules,
+    MaxAliasesLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+
+from resolvers import contents, engagement, live
+from schema.contents import Content
+from schema.engagement import EngagementSummary, LikePayload, ReactorConnection
+from schema.errors import ErrorCodes
+
+
+@strawberry.type
+class Query:
+    engagement_summary: EngagementSummary = strawberry.field(resolver=engagement.engagement_summary)
+    engagement_summaries: list[EngagementSummary] = strawberry.field(
+        resolver=engagement.engagement_summaries,
+        description="Same order as asked; at most 100 ids.",
+    )
+    reactors: ReactorConnection = strawberry.field(
+        resolver=engagement.reactors, description="Newest first; first <= 100."
+    )
+
+
+@strawberry.type
+class Mutation:
+    like: LikePayload = strawberry.mutation(resolver=engagement.like)
+    unlike: LikePayload = strawberry.mutation(resolver=engagement.unlike)
+    register_content: Content = strawberry.mutation(
+        resolver=contents.register_content, description="Roles service or admin."
+    )
+
+
+@strawberry.type
+class Subscription:
+    engagement_updated: EngagementSummary = strawberry.subscription(
+        resolver=live.engagement_updated
+    )
+
+
+def _limit_rules() -> list[type]:
+    # Built once: rule classes made per request would defeat ValidationCache
+    # (strawberry issue 4635).
+    rules: list[type] = []
+    for ext in (QueryDepthLimiter(max_depth=10), MaxAliasesLimiter(max_alias_count=30)):
+        rules.extend(ext.validation_rules)  # type: ignore[attr-defined]
+    return rules
+
+
+RULES = _limit_rules()
+
+
+def build_schema() -> strawberry.Schema:
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        extensions=[
+            lambda: AddValidationRules(RULES),
+            ParserCache,
+            ValidationCache,
+            ErrorCodes,
+        ],
+    )

@@ -1,0 +1,61 @@
+"""Every Redis key, stream and channel name, built in one place.
+
+Keys that the aggregator touches in one script share a partition hash tag
+(``{p3}``) so the same code runs on Redis Cluster: a partition's stream, its
+applied-event set and the counters of the contents hashed to it live in one slot.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    prefix: str = "lv"
+    partitions: int = 4
+
+    def partition(self, content_id: str) -> int:
+        return zlib.crc32(content_id.encode()) % self.partitions
+
+    def _tag(self, partition: int) -> str:
+        return f"{self.prefix}:{{p{partition}}}"
+
+    def counters(self, content_id: str) -> str:
+        return f"{self._tag(self.partition(content_id))}:cnt:{content_id}"
+
+    def uniques(self, content_id: str) -> str:
+        return f"{self._tag(self.partition(content_id))}:uv:{content_id}"
+
+    def applied(self, partition: int) -> str:
+        return f"{self._tag(partition)}:applied"
+
+    def stream(self, partition: int) -> str:
+        return f"{self._tag(partition)}:events"
+
+    def streams(self) -> list[str]:
+        return [self.stream(p) for p in range(self.partitions)]
+
+    def idempotency(self, user_id: str, request_id: str) -> str:
+        # Hashed: user and request ids are client strings of any shape.
+        digest = hashlib.blake2b(f"{user_id}\x00{request_id}".encode(), digest_size=16)
+        return f"{self.prefix}:idem:{digest.hexdigest()}"
+
+    def channel(self, content_id: str) -> str:
+        return f"{self.prefix}:live:{content_id}"
+
+    def view_dedupe(self, content_id: str, dedupe_key: str) -> str:
+        return f"{self._tag(self.partition(content_id))}:vd:{content_id}:{dedupe_key}"
+
+    def view_event_seen(self, session_id: str, event_id: str) -> str:
+        digest = hashlib.blake2b(f"{session_id}\x00{event_id}".encode(), digest_size=16)
+        return f"{self.prefix}:vev:{digest.hexdigest()}"
+
+    def view_archive_group(self) -> str:
+        return "view-archive"
+
+    # Consumer group names are stream-scoped, not keys, but belong with them.
+    AGGREGATOR_GROUP = "aggregator"
+    ARCHIVE_GROUP = "archiver"

@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from pymongo.errors import DuplicateKeyError
+
+from domain.counters import LIKES, reaction_field
+from domain.events import EngagementEvent
+from domain.ports import ReactionRecord
+from domain.reactions import ReactionType
+
+ACTIVE = "active"
+REMOVED = "removed"
+
+
+def _record(doc: dict[str, Any]) -> ReactionRecord:
+    reaction = doc.get("reaction")
+    return ReactionRecord(
+        content_id=doc["content_id"],
+        user_id=doc["user_id"],
+        reaction=ReactionType(reaction) if reaction and doc["status"] == ACTIVE else None,
+        version=int(doc["version"]),
+        updated_at=doc["updated_at"],
+        pending=tuple(EngagementEvent.from_dict(e) for e in doc.get("outbox", ())),
+    )
+
+
+class MongoReactions:
+    def __init__(self, db: Any) -> None:
+        self._col = db["reactions"]
+
+    async def get(self, content_id: str, user_id: str) -> ReactionRecord | None:
+        doc = await self._col.find_one({"content_id": content_id, "user_id": user_id})
+        return _record(doc) if doc else None
+
+    async def save(
+        self, record: ReactionRecord, expected_version: int, event: EngagementEvent
+    ) -> bool:
+        state = {
+            "reaction": record.reaction.value if record.reaction else None,
+            "status": ACTIVE if record.reaction else REMOVED,
+            "updated_at": record.updated_at,
+            "version": record.version,
+        }
+        if expected_version == 0:
+            try:
+                await self._col.insert_one(
+                    {
+                        "content_id": record.content_id,
+                        "user_id": record.user_id,
+                        "created_at": record.updated_at,
+                        **state,
+                        "outbox": [event.to_dict()],
+                    }
+                )
+            except DuplicateKeyError:
+                return False  # someone else created it first: re-read and retry
+            return True
+        result = await self._col.update_one(
+            {
+                "content_id": record.content_id,
+                "user_id": record.user_id,
+                "version": expected_version,
+            },
+            {"$set": state, "$push": {"outbox": event.to_dict()}},
+        )
+        return bool(result.matched_count)
+
+    async def viewer_reactions(
+        self, user_id: str, content_ids: Sequence[str]
+    ) -> dict[str, ReactionType]:
+        cursor = self._col.find(
+            {"user_id": user_id, "content_id": {"$in": list(content_ids)}, "status": ACTIVE},
+            {"content_id": 1, "reaction": 1},
+        )
+        return {doc["content_id"]: ReactionType(doc["reaction"]) async for doc in cursor}
+
+    async def reactors(
+        self,
+        content_id: str,
+        reaction: ReactionType | None,
+        limit: int,
+        before: tuple[datetime, str] | None,
+    ) -> list[ReactionRecord]:
+        query: dict[str, Any] = {"content_id": content_id, "status": ACTIVE}
+        if reaction is not None:
+            query["reaction"] = reaction.value
+        if before is not None:
+            at, user_id = before
+            query["$or"] = [
+                {"updated_at": {"$lt": at}},
+                {"updated_at": at, "user_id": {"$lt": user_id}},
+            ]
+        cursor = (
+            self._col.find(query, {"outbox": 0})
+            .sort([("updated_at", -1), ("user_id", -1)])
+            .limit(limit)
+        )
+        return [_record(doc) async for doc in cursor]
+
+    async def recount(self, content_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+        pipeline = [
+            {"$match": {"content_id": {"$in": list(content_ids)}, "status": ACTIVE}},
+            {"$group": {"_id": {"c": "$content_id", "r": "$reaction"}, "n": {"$sum": 1}}},
+        ]
+        out: dict[str, dict[str, int]] = {cid: {} for cid in content_ids}
+        async for row in self._col.aggregate(pipeline):
+            counts = out[row["_id"]["c"]]
+            counts[reaction_field(row["_id"]["r"])] = int(row["n"])
+            counts[LIKES] = counts.get(LIKES, 0) + int(row["n"])
+        return out
+
+    async def unique_members(self, content_id: str) -> list[str]:
+        return []

@@ -1,0 +1,163 @@
+"""Hot counters in Redis: applied effectively once by a Lua script per batch."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from domain.events import EngagementEvent
+from domain.ports import CounterReading
+from storage.keys import Keys
+
+# Applies a partition's batch atomically. For each event: remember its id in the
+# partition's applied set (ZADD NX); only a first sighting changes counters, so a
+# redelivered or republished event never counts twice. Counters that do not exist
+# (evicted, flushed) are left absent: the next read recounts them from MongoDB,
+# which already holds every event's effect. Events no newer than the counters'
+# `_asof` (the time of their last recount) are already included in them.
+APPLY = """
+local applied = KEYS[1]
+local now = tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', applied, '-inf', now - tonumber(ARGV[2]))
+local pos = 4
+local out = {}
+for i = 1, tonumber(ARGV[3]) do
+  local cnt, uv = KEYS[2 * i], KEYS[2 * i + 1]
+  local n = tonumber(ARGV[pos]); pos = pos + 1
+  local exists = redis.call('EXISTS', cnt) == 1
+  local asof = 0
+  if exists then asof = tonumber(redis.call('HGET', cnt, '_asof') or '0') end
+  local changed = false
+  for _ = 1, n do
+    local eid, ts = ARGV[pos], tonumber(ARGV[pos + 1])
+    local uniq, nf = ARGV[pos + 2], tonumber(ARGV[pos + 3])
+    pos = pos + 4
+    local fresh = redis.call('ZADD', applied, 'NX', now, eid) == 1
+    if fresh and exists and ts > asof then
+      for k = 0, nf - 1 do
+        redis.call('HINCRBY', cnt, ARGV[pos + 2 * k], ARGV[pos + 2 * k + 1])
+      end
+      if uniq ~= '' then redis.call('PFADD', uv, uniq) end
+      changed = true
+    end
+    pos = pos + 2 * nf
+  end
+  if changed then
+    redis.call('HSET', cnt, '_last', now)
+    out[#out + 1] = {i, redis.call('HGETALL', cnt), redis.call('PFCOUNT', uv)}
+  end
+end
+return out
+"""
+
+INSTALL = """
+if ARGV[1] == '0' and redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('HSET', KEYS[1], '_asof', ARGV[2])
+local n = tonumber(ARGV[3])
+for i = 0, n - 1 do redis.call('HSET', KEYS[1], ARGV[4 + 2 * i], ARGV[5 + 2 * i]) end
+local first = 4 + 2 * n
+local i = first
+while i <= #ARGV do
+  local j = math.min(i + 999, #ARGV)
+  redis.call('PFADD', KEYS[2], unpack(ARGV, i, j))
+  i = j + 1
+end
+return 1
+"""
+
+
+def parse_counters(raw: Mapping[str, str] | Sequence[str]) -> dict[str, int]:
+    """Public counter fields; ``_``-prefixed ones are bookkeeping."""
+    if not isinstance(raw, Mapping):
+        raw = dict(zip(raw[::2], raw[1::2], strict=True))
+    return {k: int(v) for k, v in raw.items() if not k.startswith("_")}
+
+
+class RedisCounters:
+    def __init__(self, client: aioredis.Redis, keys: Keys, dedupe_horizon_ms: int) -> None:
+        self._r = client
+        self._keys = keys
+        self._horizon = dedupe_horizon_ms
+        self._apply = client.register_script(APPLY)
+        self._install = client.register_script(INSTALL)
+
+    async def read(
+        self, content_ids: Sequence[str], applied_probe: Sequence[EngagementEvent] = ()
+    ) -> dict[str, CounterReading | None]:
+        pipe = self._r.pipeline(transaction=False)
+        for cid in content_ids:
+            pipe.hgetall(self._keys.counters(cid))
+            pipe.pfcount(self._keys.uniques(cid))
+        for event in applied_probe:
+            pipe.zscore(self._keys.applied(self._keys.partition(event.content_id)), event.event_id)
+        replies = await pipe.execute()
+        n = 2 * len(content_ids)
+        applied = frozenset(
+            e.event_id
+            for e, score in zip(applied_probe, replies[n:], strict=True)
+            if score is not None
+        )
+        out: dict[str, CounterReading | None] = {}
+        for i, cid in enumerate(content_ids):
+            raw, uniques = replies[2 * i], replies[2 * i + 1]
+            out[cid] = (
+                CounterReading(parse_counters(raw), int(uniques), applied, int(raw.get("_asof", 0)))
+                if raw
+                else None
+            )
+        return out
+
+    async def apply(
+        self, partition: int, events: Sequence[EngagementEvent]
+    ) -> dict[str, CounterReading]:
+        by_content: dict[str, list[EngagementEvent]] = {}
+        for event in events:
+            by_content.setdefault(event.content_id, []).append(event)
+        if not by_content:
+            return {}
+        order = list(by_content)
+        keys = [self._keys.applied(partition)]
+        args: list[Any] = [self._now_ms(events), self._horizon, len(order)]
+        for cid in order:
+            keys += [self._keys.counters(cid), self._keys.uniques(cid)]
+            args.append(len(by_content[cid]))
+            for e in by_content[cid]:
+                args += [e.event_id, e.occurred_at_ms, e.unique or "", len(e.deltas)]
+                for name, delta in e.deltas.items():
+                    args += [name, delta]
+        rows = await self._apply(keys=keys, args=args)
+        return {
+            order[int(i) - 1]: CounterReading(parse_counters(raw), int(uv)) for i, raw, uv in rows
+        }
+
+    @staticmethod
+    def _now_ms(events: Sequence[EngagementEvent]) -> int:
+        import time
+
+        return int(time.time() * 1000)
+
+    async def install(
+        self,
+        content_id: str,
+        counters: Mapping[str, int],
+        unique_members: Sequence[str],
+        asof_ms: int,
+        *,
+        replace: bool,
+    ) -> bool:
+        args: list[Any] = ["1" if replace else "0", asof_ms, len(counters)]
+        for name, value in counters.items():
+            args += [name, value]
+        args += list(unique_members)
+        keys = [self._keys.counters(content_id), self._keys.uniques(content_id)]
+        return bool(await self._install(keys=keys, args=args))
+
+    async def last_applied_ms(self, content_ids: Sequence[str]) -> dict[str, int]:
+        pipe = self._r.pipeline(transaction=False)
+        for cid in content_ids:
+            pipe.hget(self._keys.counters(cid), "_last")
+        replies = await pipe.execute()
+        return {cid: int(v) for cid, v in zip(content_ids, replies, strict=True) if v is not None}

@@ -1,0 +1,54 @@
+"""The archiver: event log -> MongoDB ``events`` (append-only, batched)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from domain.ports import EventArchive
+from storage.redis_stream import RedisEventConsumer
+
+log = logging.getLogger(__name__)
+
+
+class Archiver:
+    def __init__(
+        self,
+        consumer: RedisEventConsumer,
+        archive: EventArchive,
+        *,
+        batch: int = 1000,
+        block_ms: int = 1000,
+    ) -> None:
+        self._consumer = consumer
+        self._archive = archive
+        self._batch = batch
+        self._block_ms = block_ms
+
+    async def run_once(self) -> int:
+        await self._consumer.ensure_groups()
+        total = 0
+        for pending in (True, False):
+            while items := await self._consumer.read(self._batch, None, pending=pending):
+                total += await self._store(items)
+                if pending and len(items) < self._batch:
+                    break
+        return total
+
+    async def _store(self, items: list) -> int:  # type: ignore[type-arg]
+        await self._archive.store([d.event for d in items])
+        await self._consumer.ack(items)
+        return len(items)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.run_once()
+        while not stop.is_set():
+            try:
+                items = await self._consumer.read(self._batch, self._block_ms)
+                if items:
+                    await self._store(items)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("archiver batch failed; retrying")
+                await asyncio.sleep(1)
