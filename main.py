@@ -275,9 +275,9 @@ class GraphQLApp(GraphQL):
         except Unauthenticated as exc:
             raise ConnectionRejectionError() from exc
         context.loaders = Loaders(self.services.deps, context.actor)
-        return await super().on_ws_connect(context)
+        return await super().on_ws_connect(context)  # type: ignore[arg-type]
 
-    def encode_json(self, data: object) -> str:  # type: ignore[override]
+    def encode_json(self, data: object) -> str:
         # str, not bytes: bytes would make WebSocket frames binary.
         return orjson.dumps(data).decode()
 

@@ -40,11 +40,11 @@ async def reactors(
     info: Info,
     content_id: strawberry.ID,
     reaction: ReactionType | None = None,
-    first: int = 20,
+    first: int | None = 20,
     after: str | None = None,
 ) -> ReactorConnection:
     rows, has_next = await reads.reactors(
-        info.context.deps, str(content_id), reaction, first, after
+        info.context.deps, str(content_id), reaction, 20 if first is None else first, after
     )
     edges = [ReactorEdge(cursor=reads.encode_cursor(r), node=Reactor.from_domain(r)) for r in rows]
     return ReactorConnection(

@@ -1,8 +1,15 @@
+"""GraphQL enums: the domain enums, registered with Strawberry under the same names.
+
+The domain holds the single definition of the values; registering the very same
+classes keeps resolvers free of conversions.
+"""
+
 import strawberry
 
-from domain.contents import ContentKind as DomainContentKind
-from domain.reactions import ReactionType as DomainReactionType
+from domain.contents import ContentKind
+from domain.reactions import ReactionType
 
-# The domain enums are the single source of the values; GraphQL only names them.
-ReactionType = strawberry.enum(DomainReactionType, name="ReactionType")
-ContentKind = strawberry.enum(DomainContentKind, name="ContentKind")
+strawberry.enum(ReactionType)
+strawberry.enum(ContentKind)
+
+__all__ = ["ContentKind", "ReactionType"]

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
+
 import strawberry
-from graphql.validation import NoSchemaIntrospectionCustomRule  # noqa: F401  (kept importable)
 from strawberry.extensions import (
     AddValidationRules,
     MaxAliasesLimiter,
@@ -13,6 +14,7 @@ from strawberry.extensions import (
 )
 
 from resolvers import contents, engagement, live
+from resolvers.context import Info
 from schema.contents import Content
 from schema.engagement import EngagementSummary, LikePayload, ReactorConnection
 from schema.errors import ErrorCodes
@@ -41,9 +43,12 @@ class Mutation:
 
 @strawberry.type
 class Subscription:
-    engagement_updated: EngagementSummary = strawberry.subscription(
-        resolver=live.engagement_updated
-    )
+    @strawberry.subscription
+    async def engagement_updated(
+        self, info: Info, content_ids: list[strawberry.ID]
+    ) -> AsyncGenerator[EngagementSummary, None]:
+        async for summary in live.engagement_updated(info, content_ids):
+            yield summary
 
 
 def _limit_rules() -> list[type]:
@@ -51,7 +56,7 @@ def _limit_rules() -> list[type]:
     # (strawberry issue 4635).
     rules: list[type] = []
     for ext in (QueryDepthLimiter(max_depth=10), MaxAliasesLimiter(max_alias_count=30)):
-        rules.extend(ext.validation_rules)  # type: ignore[attr-defined]
+        rules.extend(ext.validation_rules)
     return rules
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
@@ -77,14 +78,14 @@ class RedisEventConsumer:
     ) -> list[Delivery]:
         """New deliveries, or with ``pending`` this consumer's unacknowledged ones."""
         start = "0" if pending else ">"
-        streams = dict.fromkeys(self._by_stream, start)
+        streams: Any = dict.fromkeys(self._by_stream, start)
         try:
             reply = await self._r.xreadgroup(
                 self._group,
                 self._consumer,
                 streams,
                 count=count,
-                block=block_ms,  # type: ignore[arg-type]
+                block=block_ms,
             )
         except ResponseError as exc:
             if "NOGROUP" not in str(exc):
@@ -124,8 +125,8 @@ class RedisEventConsumer:
 
     def _deliveries(self, reply: object) -> list[Delivery]:
         out: list[Delivery] = []
-        items = reply.items() if isinstance(reply, dict) else (reply or [])
-        for stream, messages in items:  # type: ignore[union-attr]
+        items: Any = reply.items() if isinstance(reply, dict) else (reply or [])
+        for stream, messages in items:
             partition = self._by_stream[stream]
             for message_id, fields in messages:
                 if fields:  # a deleted entry comes back empty

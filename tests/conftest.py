@@ -18,16 +18,16 @@ REDIS_SERVER = shutil.which("redis-server")
 if REDIS_SERVER:
     from pytest_redis import factories
 
-    redis_proc = factories.redis_proc(executable=REDIS_SERVER, port=None, timeout=30)
+    redis_proc = factories.redis_proc(executable=REDIS_SERVER, port=None, timeout=30)  # type: ignore[arg-type]
 else:  # pragma: no cover - depends on the machine
 
     @pytest.fixture(scope="session")
-    def redis_proc():  # type: ignore[no-redef]
+    def redis_proc():
         pytest.skip("no redis-server binary on PATH: real-Redis tests cannot run here")
 
 
 @pytest.fixture
-def redis_url(redis_proc) -> str:  # type: ignore[no-untyped-def]
+def redis_url(redis_proc) -> str:
     return f"redis://{redis_proc.host}:{redis_proc.port}/0"
 
 

@@ -6,7 +6,7 @@ import asyncio
 import logging
 
 from domain.ports import EventArchive
-from storage.redis_stream import RedisEventConsumer
+from storage.redis_stream import Delivery, RedisEventConsumer
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ class Archiver:
                     break
         return total
 
-    async def _store(self, items: list) -> int:  # type: ignore[type-arg]
+    async def _store(self, items: list[Delivery]) -> int:
         await self._archive.store([d.event for d in items])
         await self._consumer.ack(items)
         return len(items)
