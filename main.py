@@ -17,6 +17,8 @@ import socket
 import sys
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
@@ -32,8 +34,11 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 
+import domain.views
 from domain.deps import Deps
 from domain.errors import Unauthenticated
+from domain.ports import ViewPorts
+from domain.views import PolicyBook
 from resolvers.auth import TokenVerifier, issue_token
 from resolvers.context import Context, Loaders, Services
 from schema.root import build_schema
@@ -44,10 +49,12 @@ from storage.mongo_contents import MongoContents
 from storage.mongo_events import MongoEventArchive
 from storage.mongo_outbox import MongoOutbox
 from storage.mongo_reactions import MongoReactions
+from storage.mongo_view_sessions import MongoViewSessions
 from storage.redis_counters import RedisCounters
 from storage.redis_idempotency import RedisIdempotency
 from storage.redis_publisher import RedisPublisher
 from storage.redis_stream import RedisEventConsumer, RedisEventLog
+from storage.redis_view_marks import RedisViewMarks
 from subscriptions.hub import LiveHub
 from subscriptions.redis_backend import FixedRedisBackend
 from workers.aggregator import Aggregator
@@ -82,6 +89,7 @@ class Settings(BaseSettings):
     reconcile_interval_s: float = Field(300.0, gt=0)
     log_level: str = "INFO"
     log_json: bool = False
+    view_policies_path: str | None = None
 
     def model_post_init(self, __context: Any) -> None:
         raw: Any = self.allowed_origins
@@ -188,10 +196,20 @@ def build_workers(runtime: Runtime, consumer_name: str) -> dict[str, Any]:
             archive,
             deps.log,
             deps.clock,
-            grace=__import__("datetime").timedelta(seconds=s.outbox_grace_s),
+            grace=timedelta(seconds=s.outbox_grace_s),
         ),
         "reconciler": Reconciler(deps, interval_s=s.reconcile_interval_s),
     }
+
+
+def load_policies(settings: Settings) -> PolicyBook:
+    """The view policy file: the shipped one, or VIEW_POLICIES_PATH."""
+    path = (
+        Path(settings.view_policies_path)
+        if settings.view_policies_path
+        else Path(domain.views.__file__).with_name(domain.views.DEFAULT_POLICY_FILE)
+    )
+    return domain.views.parse_policy_book(path.read_text())
 
 
 @contextlib.asynccontextmanager
@@ -212,6 +230,7 @@ async def open_runtime(
     keys = Keys(settings.key_prefix, settings.stream_partitions)
     await ensure_indexes(db)
     reactions = MongoReactions(db)
+    view_sessions = MongoViewSessions(db)
     deps = Deps(
         clock=SystemClock(),
         contents=MongoContents(db),
@@ -219,7 +238,8 @@ async def open_runtime(
         counters=RedisCounters(redis, keys, settings.event_dedupe_horizon_s * 1000),
         log=RedisEventLog(redis, keys),
         idempotency=RedisIdempotency(redis, keys, settings.idempotency_ttl_s),
-        sources=[reactions],
+        sources=[reactions, view_sessions],
+        views=ViewPorts(view_sessions, RedisViewMarks(redis, keys), load_policies(settings)),
     )
     try:
         async with LiveHub(
@@ -231,7 +251,9 @@ async def open_runtime(
                 keys=keys,
                 hub=hub,
                 tokens=TokenVerifier(settings.secret),
-                extra={"outboxes": [MongoOutbox(db["reactions"])]},
+                extra={
+                    "outboxes": [MongoOutbox(db["reactions"]), MongoOutbox(db["view_sessions"])]
+                },
             )
             yield Runtime(settings, services, db, redis)
     finally:

@@ -8,7 +8,6 @@ from domain.contents import Content, ContentKind, check_id, check_registration
 from domain.deps import Deps
 from domain.errors import BadUserInput
 from domain.identity import Actor, require_role
-from domain.reads import to_ms
 
 REGISTRAR_ROLES = ("service", "admin")
 
@@ -32,5 +31,6 @@ async def register_content(
     if existing is not None:
         return check_registration(existing, wanted)
     # Zeroed counters now, so reads of a new content never fall back to a recount.
-    await deps.counters.install(content_id, {}, [], to_ms(now), replace=False)
+    # As of 0: no event can predate the content, so none may be skipped as included.
+    await deps.counters.install(content_id, {}, [], 0, replace=False)
     return wanted

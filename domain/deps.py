@@ -12,6 +12,7 @@ from domain.ports import (
     EventLog,
     IdempotencyStore,
     ReactionRepository,
+    ViewPorts,
 )
 
 
@@ -25,5 +26,6 @@ class Deps:
     idempotency: IdempotencyStore
     # Every collection that feeds counters; a rebuild asks each of them.
     sources: list[CounterSource] = field(default_factory=list)
+    views: ViewPorts | None = None
     # How long a duplicate request waits for the first one before giving up.
     idempotency_wait_s: float = 2.0

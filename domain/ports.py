@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from domain.contents import Content
 from domain.events import EngagementEvent
 from domain.idempotency import IdempotencyRecord
 from domain.reactions import ReactionType
+from domain.views import PolicyBook, ViewSession
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,3 +137,45 @@ class IdempotencyStore(Protocol):
 class Publisher(Protocol):
     async def publish(self, messages: Mapping[str, str]) -> None:
         """Publish channel -> message, one message per channel."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSession:
+    session: ViewSession
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class DedupeMark:
+    counted_at: datetime
+    # The session that counted: its own later events are not its duplicates.
+    session_id: str
+
+
+class ViewSessionRepository(Protocol):
+    async def get_many(self, session_ids: Sequence[str]) -> dict[str, StoredSession]: ...
+
+    async def save_many(
+        self, writes: Sequence[tuple[ViewSession, int, list[EngagementEvent]]]
+    ) -> set[str]:
+        """Write each session (with its new outbox events) if its stored version is
+        still the given one (0 = new). Returns the ids that changed under us."""
+
+
+class ViewMarks(Protocol):
+    async def get_many(
+        self, keys: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], DedupeMark]: ...
+
+    async def claim_many(
+        self, claims: Sequence[tuple[str, str, str, datetime, timedelta]]
+    ) -> set[str]:
+        """Claim (content, key) for a session for a window; returns the session ids
+        whose claim was lost to another session."""
+
+
+@dataclass(slots=True)
+class ViewPorts:
+    sessions: ViewSessionRepository
+    marks: ViewMarks
+    policies: PolicyBook

@@ -26,6 +26,10 @@ class EngagementSummary:
     viewer_reaction: ReactionType | None = strawberry.field(
         description="The caller's active reaction, or null (always null when anonymous)."
     )
+    views: int = strawberry.field(description="Counted views.")
+    unique_viewers: int = strawberry.field(
+        description="Distinct viewers with at least one counted view (HyperLogLog estimate)."
+    )
 
     @classmethod
     def from_domain(cls, s: Summary) -> EngagementSummary:
@@ -34,6 +38,8 @@ class EngagementSummary:
             likes=s.likes,
             reactions=[ReactionCount(reaction=r, count=n) for r, n in s.reactions],
             viewer_reaction=s.viewer_reaction,
+            views=s.views,
+            unique_viewers=s.unique_viewers,
         )
 
 

@@ -13,11 +13,12 @@ from strawberry.extensions import (
     ValidationCache,
 )
 
-from resolvers import contents, engagement, live
+from resolvers import contents, engagement, live, views
 from resolvers.context import Info
 from schema.contents import Content
 from schema.engagement import EngagementSummary, LikePayload, ReactorConnection
 from schema.errors import ErrorCodes
+from schema.views import ViewPayload, ViewSessionInfo
 
 
 @strawberry.type
@@ -30,6 +31,10 @@ class Query:
     reactors: ReactorConnection = strawberry.field(
         resolver=engagement.reactors, description="Newest first; first <= 100."
     )
+    view_session: ViewSessionInfo | None = strawberry.field(
+        resolver=views.view_session,
+        description="To the session's own viewer, or an admin; null otherwise.",
+    )
 
 
 @strawberry.type
@@ -38,6 +43,10 @@ class Mutation:
     unlike: LikePayload = strawberry.mutation(resolver=engagement.unlike)
     register_content: Content = strawberry.mutation(
         resolver=contents.register_content, description="Roles service or admin."
+    )
+    record_view: ViewPayload = strawberry.mutation(resolver=views.record_view)
+    record_views: list[ViewPayload] = strawberry.mutation(
+        resolver=views.record_views, description="Up to 500 events, for SDKs and edge collectors."
     )
 
 

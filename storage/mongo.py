@@ -18,6 +18,9 @@ def open_client(url: str | None) -> Any:
         return AsyncIOMotorClient(url, tz_aware=True, uuidRepresentation="standard")
     from mongomock_motor import AsyncMongoMockClient
 
+    from storage.mongomock_compat import patch_bulk_sort
+
+    patch_bulk_sort()
     return AsyncMongoMockClient(tz_aware=True)
 
 

@@ -49,7 +49,9 @@ class Aggregator:
             by_partition.setdefault(d.partition, []).append(d)
         messages: dict[str, str] = {}
         for partition, items in by_partition.items():
-            changed = await self._counters.apply(partition, [d.event for d in items])
+            # Raw view events only feed the archive; they change no counter.
+            countable = [d.event for d in items if d.event.deltas or d.event.unique]
+            changed = await self._counters.apply(partition, countable)
             for cid, reading in changed.items():
                 # One message per touched content per batch: a storm coalesces here first.
                 messages[self._channel(cid)] = live_message(cid, reading)

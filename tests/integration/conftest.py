@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-from mongomock_motor import AsyncMongoMockClient
 
 from domain.catalog import register_content
 from domain.contents import ContentKind
@@ -85,7 +84,7 @@ async def mongo_db():
     server (dropped afterwards), so the same tests are the contract suite."""
     url = os.environ.get("MONGODB_URL")
     if not url:
-        yield CountingDB(AsyncMongoMockClient(tz_aware=True)["likeview_test"])
+        yield CountingDB(open_client(None)["likeview_test"])
         return
     client = open_client(url)
     name = f"likeview_test_{uuid.uuid4().hex[:12]}"
