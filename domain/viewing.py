@@ -8,8 +8,9 @@ pipelined append to the event log.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from domain.contents import Content
@@ -102,6 +103,90 @@ def counted_event(session: ViewSession, now_ms: int) -> EngagementEvent:
     )
 
 
+@dataclass(slots=True)
+class _Plan:
+    """What one attempt decided for the events still to do (pure)."""
+
+    steps: dict[int, ViewStep]
+    sessions: dict[str, ViewSession]
+    # Marks to claim for newly counted sessions: (content, key, session, window).
+    claims: list[tuple[str, str, str, timedelta]]
+    # Indexes of events that changed their session (ignored ones did not).
+    applied: set[int]
+
+
+def _decide(
+    events: Sequence[ViewEvent],
+    todo: Sequence[int],
+    stored: Mapping[str, StoredSession],
+    marks: Mapping[tuple[str, str], DedupeMark],
+    book: PolicyBook,
+    contents: Mapping[str, Content],
+    now: datetime,
+    lost: Collection[str] = (),
+) -> _Plan:
+    """Run every event through its session's policy, in order, in memory.
+
+    ``lost`` sessions lost their dedupe claim to another session just now, so
+    they are decided as duplicates of a view counted at ``now``.
+    """
+    state: dict[str, ViewSession | None] = {
+        events[i].session_id: stored[events[i].session_id].session
+        if events[i].session_id in stored
+        else None
+        for i in todo
+    }
+    marks = dict(marks)
+    plan = _Plan({}, {}, [], set())
+    for i in todo:
+        ev = events[i]
+        before = state[ev.session_id]
+        policy = _policy(book, contents[ev.content_id], before, ev)
+        key = dedupe_key(policy, before or ev)
+        mark = marks.get((ev.content_id, key)) if key else None
+        if ev.session_id in lost:
+            last: datetime | None = now
+        else:
+            # A mark this very session set is its own count, not a duplicate.
+            last = mark.counted_at if mark and mark.session_id != ev.session_id else None
+        s = step(
+            policy,
+            before,
+            ev,
+            duration_ms=contents[ev.content_id].duration_ms,
+            now=now,
+            last_counted_at=last,
+        )
+        if s.newly_counted and key is not None:
+            # Later sessions of the same viewer in this batch are its duplicates.
+            marks[(ev.content_id, key)] = DedupeMark(now, ev.session_id)
+            plan.claims.append((ev.content_id, key, ev.session_id, policy.window))
+        if s.session is not before:
+            plan.applied.add(i)
+        state[ev.session_id] = s.session
+        plan.steps[i] = s
+    plan.sessions = {sid: s for sid, s in state.items() if s is not None}
+    return plan
+
+
+def _mark_keys(
+    events: Sequence[ViewEvent],
+    todo: Sequence[int],
+    stored: Mapping[str, StoredSession],
+    book: PolicyBook,
+    contents: Mapping[str, Content],
+) -> list[tuple[str, str]]:
+    """Every (content, dedupe key) a step of this batch may consult."""
+    wanted: set[tuple[str, str]] = set()
+    for i in todo:
+        ev = events[i]
+        session = _prev(stored, ev)
+        key = dedupe_key(_policy(book, contents[ev.content_id], session, ev), session or ev)
+        if key is not None:
+            wanted.add((ev.content_id, key))
+    return sorted(wanted)
+
+
 async def record_views(
     deps: Deps, actor: Actor | None, inputs: Sequence[Mapping[str, Any]]
 ) -> list[ViewResult]:
@@ -117,79 +202,37 @@ async def record_views(
 
     now = deps.clock.now()
     now_ms = to_ms(now)
+    book = views.policies
     todo = list(range(len(events)))
-    steps: dict[int, ViewStep] = {}
-    raw_log: list[EngagementEvent] = []
-    counted: list[EngagementEvent] = []
+    decided: dict[int, ViewStep] = {}
+    to_log: list[EngagementEvent] = []
     for _attempt in range(MAX_ATTEMPTS):
-        session_ids = list(dict.fromkeys(events[i].session_id for i in todo))
-        stored = await views.sessions.get_many(session_ids)
-        state: dict[str, ViewSession | None] = {
-            sid: (stored[sid].session if sid in stored else None) for sid in session_ids
-        }
-        # Every (content, key) a step may consult, read in one round trip.
-        wanted: set[tuple[str, str]] = set()
-        for i in todo:
-            ev = events[i]
-            key = dedupe_key(
-                _policy(views.policies, contents[ev.content_id], state[ev.session_id], ev),
-                state[ev.session_id] or ev,
-            )
-            if key is not None:
-                wanted.add((ev.content_id, key))
-        marks = await views.marks.get_many(sorted(wanted))
-        attempt_steps: dict[int, ViewStep] = {}
-        firsts: dict[str, tuple[str, str, ViewPolicy]] = {}
-        for i in todo:
-            ev = events[i]
-            session = state[ev.session_id]
-            policy = _policy(views.policies, contents[ev.content_id], session, ev)
-            key = dedupe_key(policy, session or ev)
-            mark = marks.get((ev.content_id, key)) if key else None
-            # A mark this very session set is its own count, not a duplicate.
-            last = mark.counted_at if mark and mark.session_id != ev.session_id else None
-            s = step(
-                policy,
-                session,
-                ev,
-                duration_ms=contents[ev.content_id].duration_ms,
-                now=now,
-                last_counted_at=last,
-            )
-            if s.newly_counted and key is not None:
-                marks[(ev.content_id, key)] = DedupeMark(now, ev.session_id)
-                firsts[ev.session_id] = (ev.content_id, key, policy)
-            state[ev.session_id] = s.session
-            attempt_steps[i] = s
+        stored = await views.sessions.get_many(
+            list(dict.fromkeys(events[i].session_id for i in todo))
+        )
+        marks = await views.marks.get_many(_mark_keys(events, todo, stored, book, contents))
+        plan = _decide(events, todo, stored, marks, book, contents, now)
         lost = await views.marks.claim_many(
-            [(cid, key, ev_sid, now, pol.window) for ev_sid, (cid, key, pol) in firsts.items()]
+            [(cid, key, sid, now, window) for cid, key, sid, window in plan.claims]
         )
         if lost:
             # Another session won the window between our read and our claim.
-            attempt_steps, state = _replay_as_duplicates(
-                events, todo, attempt_steps, stored, state, lost, views.policies, contents, now
-            )
+            plan = _decide(events, todo, stored, marks, book, contents, now, lost)
         writes = []
-        attempt_raw: list[EngagementEvent] = []
-        attempt_counted: list[EngagementEvent] = []
-        for sid in session_ids:
-            final = state[sid]
-            assert final is not None
-            outbox = []
-            if final.counted and not (sid in stored and stored[sid].session.counted):
-                outbox.append(counted_event(final, now_ms))
-            attempt_counted.extend(outbox)
-            writes.append((final, stored[sid].version if sid in stored else 0, outbox))
-        for i in todo:
-            s = attempt_steps[i]
-            if not s.decision.reason.endswith("ignored"):
-                attempt_raw.append(_raw_event(events[i], s.session, now_ms))
+        for sid, session in plan.sessions.items():
+            was_counted = sid in stored and stored[sid].session.counted
+            outbox = [counted_event(session, now_ms)] if session.counted and not was_counted else []
+            writes.append((session, stored[sid].version if sid in stored else 0, outbox))
         conflicts = await views.sessions.save_many(writes)
-        done = [i for i in todo if events[i].session_id not in conflicts]
-        for i in done:
-            steps[i] = attempt_steps[i]
-        raw_log.extend(e for e in attempt_raw if e.data["session_id"] not in conflicts)
-        counted.extend(e for e in attempt_counted if e.data["session_id"] not in conflicts)
+        for session, _, outbox in writes:
+            if session.session_id not in conflicts:
+                to_log.extend(outbox)
+        for i in todo:
+            if events[i].session_id not in conflicts:
+                decided[i] = plan.steps[i]
+                if i in plan.applied:
+                    to_log.append(_raw_event(events[i], plan.steps[i].session, now_ms))
+        # Sessions changed by a concurrent request: read them again and redo.
         todo = [i for i in todo if events[i].session_id in conflicts]
         if not todo:
             break
@@ -197,53 +240,18 @@ async def record_views(
         raise Conflict("view sessions were changed concurrently too often; retry the batch")
 
     try:
-        await deps.log.append([*counted, *raw_log])
+        await deps.log.append(to_log)
     except Exception:
         # Counted views are safe in the sessions' outbox; the relay republishes them.
         log.warning("view event append failed; outbox relay will republish", exc_info=True)
     return [
-        ViewResult(events[i].content_id, events[i].session_id, steps[i].decision)
+        ViewResult(events[i].content_id, events[i].session_id, decided[i].decision)
         for i in range(len(events))
     ]
 
 
 def _prev(stored: Mapping[str, StoredSession], ev: ViewEvent) -> ViewSession | None:
     return stored[ev.session_id].session if ev.session_id in stored else None
-
-
-def _replay_as_duplicates(
-    events: Sequence[ViewEvent],
-    todo: Sequence[int],
-    steps: dict[int, ViewStep],
-    stored: Mapping[str, StoredSession],
-    state: dict[str, ViewSession | None],
-    lost: set[str],
-    book: PolicyBook,
-    contents: Mapping[str, Content],
-    now: Any,
-) -> tuple[dict[int, ViewStep], dict[str, ViewSession | None]]:
-    """Recompute the sessions that lost their mark, as if counted by another just now."""
-    steps = dict(steps)
-    state = dict(state)
-    for sid in lost:
-        state[sid] = _prev(stored, events[next(i for i in todo if events[i].session_id == sid)])
-    for i in todo:
-        ev = events[i]
-        if ev.session_id not in lost:
-            continue
-        session = state[ev.session_id]
-        policy = _policy(book, contents[ev.content_id], session, ev)
-        s = step(
-            policy,
-            session,
-            ev,
-            duration_ms=contents[ev.content_id].duration_ms,
-            now=now,
-            last_counted_at=now,
-        )
-        state[ev.session_id] = s.session
-        steps[i] = s
-    return steps, state
 
 
 async def view_session(deps: Deps, actor: Actor | None, session_id: str) -> ViewSession:
