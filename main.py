@@ -24,11 +24,12 @@ from typing import Annotated, Any
 import orjson
 import structlog
 from broadcaster import Broadcast
+from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 from pydantic import Field
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
@@ -65,6 +66,7 @@ from workers.reconciler import Reconciler
 log = structlog.get_logger("likeview")
 
 DEV_JWT_SECRET = "likeview-dev-secret-change-me-0123456789abcdef"
+LIVE_SUBSCRIBERS = Gauge("likeview_live_subscribers", "Open live-counter subscriptions")
 
 
 # --- settings -------------------------------------------------------------------
@@ -308,6 +310,9 @@ def create_app(settings: Settings | None = None, *, db: Any = None, redis: Any =
     settings = settings or Settings()
     holder: dict[str, Runtime] = {}
 
+    async def metrics(_: Request) -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
     async def healthz(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
@@ -337,6 +342,7 @@ def create_app(settings: Settings | None = None, *, db: Any = None, redis: Any =
         configure_logging(settings)
         async with open_runtime(settings, db=db, redis=redis) as runtime:
             holder["runtime"] = runtime
+            LIVE_SUBSCRIBERS.set_function(lambda: runtime.services.hub.subscriber_count)
             app.state.runtime = runtime
             graphql_holder["app"] = GraphQLApp(
                 runtime.services,
@@ -369,6 +375,7 @@ def create_app(settings: Settings | None = None, *, db: Any = None, redis: Any =
             WebSocketRoute("/graphql", _Endpoint()),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/metrics", metrics),
         ],
         lifespan=lifespan,
     )

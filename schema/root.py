@@ -18,6 +18,7 @@ from resolvers.context import Info
 from schema.contents import Content
 from schema.engagement import EngagementSummary, LikePayload, ReactorConnection
 from schema.errors import ErrorCodes
+from schema.metrics import OperationMetrics
 from schema.views import ViewPayload, ViewSessionInfo
 
 
@@ -82,5 +83,6 @@ def build_schema() -> strawberry.Schema:
             ParserCache,
             ValidationCache,
             ErrorCodes,
+            OperationMetrics,
         ],
     )

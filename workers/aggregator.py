@@ -10,6 +10,7 @@ import orjson
 
 from domain.ports import CounterReading, CounterStore, Publisher
 from storage.redis_stream import Delivery, RedisEventConsumer
+from workers.metrics import BATCHES, EVENTS_APPLIED
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,8 @@ class Aggregator:
             # Pub/sub is at-most-once anyway; subscribers resync on (re)connect.
             log.warning("publishing live updates failed", exc_info=True)
         self.applied_batches += 1
+        BATCHES.inc()
+        EVENTS_APPLIED.inc(len(deliveries))
         return len(deliveries)
 
     async def run_once(self) -> int:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from domain.ports import Clock, EventArchive, EventLog, Outbox
+from workers.metrics import OUTBOX_REPUBLISHED
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,7 @@ class OutboxRelay:
                 # Archive directly too, so the next pass can prune them.
                 await self._archive.store(lost)
                 republished += len(lost)
+                OUTBOX_REPUBLISHED.inc(len(lost))
                 log.warning("outbox relay republished %d events", len(lost))
             await outbox.prune(done + lost)
             pruned += len(done)

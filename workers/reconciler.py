@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from domain.deps import Deps
 from domain.reconcile import Repair, reconcile
+from workers.metrics import RECONCILER_REPAIRS
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ class Reconciler:
             report.repairs.extend(repairs)
             report.busy.extend(busy)
             after = ids[-1]
+        RECONCILER_REPAIRS.inc(len(report.repairs))
         for repair in report.repairs:
             log.warning(
                 "reconciler repaired counters",

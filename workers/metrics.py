@@ -1,0 +1,14 @@
+"""Prometheus metrics of the pipeline (per process; scrape every process)."""
+
+from prometheus_client import Counter
+
+EVENTS_APPLIED = Counter(
+    "likeview_events_applied_total", "Events read by the aggregator (counted or not)"
+)
+BATCHES = Counter("likeview_aggregator_batches_total", "Batches applied by the aggregator")
+OUTBOX_REPUBLISHED = Counter(
+    "likeview_outbox_republished_total", "Events republished from MongoDB outboxes"
+)
+RECONCILER_REPAIRS = Counter(
+    "likeview_reconciler_repairs_total", "Contents whose Redis counters were repaired"
+)
