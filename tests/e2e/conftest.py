@@ -1,0 +1,115 @@
+"""End-to-end fixtures: the real server as a subprocess.
+
+``likeview_server`` runs ``python main.py serve`` against the session's private
+redis-server (pytest-redis), with MongoDB in-process (MONGODB_URL unset), so the
+workers run inside the server process exactly as in the embedded deployment.
+Each module gets its own server and its own Redis key prefix, so nothing needs
+flushing while a server runs and modules cannot see each other's counters.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+
+from tests.e2e.helpers import LIVE_RATE, PARTITIONS, SECRET, Server
+
+REPO = Path(__file__).resolve().parents[2]
+STARTUP_TIMEOUT_S = 30.0
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_ready(base_url: str, proc: subprocess.Popen[bytes], log_path: Path) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    last = "no answer yet"
+    with httpx.Client(base_url=base_url, timeout=2.0) as client:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                pytest.fail(
+                    f"server exited with {proc.returncode} before it was ready:\n"
+                    f"{log_path.read_text(errors='replace')}"
+                )
+            try:
+                r = client.get("/readyz")
+                if r.status_code == 200:
+                    return
+                last = f"{r.status_code} {r.text}"
+            except httpx.TransportError as exc:
+                last = repr(exc)
+            time.sleep(0.1)  # the interval of a bounded poll, not a synchronisation
+    pytest.fail(
+        f"server not ready within {STARTUP_TIMEOUT_S}s (last: {last}):\n"
+        f"{log_path.read_text(errors='replace')}"
+    )
+
+
+@pytest.fixture(scope="module")
+def likeview_server(redis_proc, tmp_path_factory) -> Iterator[Server]:
+    port = _free_port()
+    redis_url = f"redis://{redis_proc.host}:{redis_proc.port}/0"
+    prefix = f"e2e{uuid.uuid4().hex[:10]}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MONGODB_")}
+    env.update(
+        REDIS_URL=redis_url,
+        JWT_SECRET=SECRET,
+        LIVE_MAX_UPDATES_PER_SECOND=str(LIVE_RATE),
+        KEY_PREFIX=prefix,
+        STREAM_PARTITIONS=str(PARTITIONS),
+        LOG_LEVEL="INFO",
+        PYTHONUNBUFFERED="1",
+    )
+    env.pop("ALLOWED_ORIGINS", None)
+    log_path = tmp_path_factory.mktemp("likeview") / "server.log"
+    with log_path.open("wb") as log_file:
+        proc = subprocess.Popen(
+            [sys.executable, "main.py", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=REPO,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(base_url, proc, log_path)
+        yield Server(base_url, f"ws://127.0.0.1:{port}/graphql", redis_url, prefix, log_path)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+@pytest.fixture
+async def http(likeview_server: Server) -> AsyncIterator[httpx.AsyncClient]:
+    limits = httpx.Limits(max_connections=50, max_keepalive_connections=50)
+    async with httpx.AsyncClient(
+        base_url=likeview_server.base_url, timeout=15.0, limits=limits
+    ) as client:
+        yield client
+
+
+@pytest.fixture
+async def redis_probe(likeview_server: Server) -> AsyncIterator[aioredis.Redis]:
+    """Read-only looks at the server's Redis (this never flushes anything)."""
+    client = aioredis.Redis.from_url(likeview_server.redis_url, decode_responses=True)
+    try:
+        yield client
+    finally:
+        await client.aclose()
