@@ -24,6 +24,7 @@ from typing import Annotated, Any
 import orjson
 import structlog
 from broadcaster import Broadcast
+from cross_web import HTTPException as StrawberryHTTPException
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 from pydantic import Field
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -189,6 +190,7 @@ def build_workers(runtime: Runtime, consumer_name: str) -> dict[str, Any]:
             deps.counters,
             publisher,
             keys.channel,
+            keys.user_channel,
         ),
         "archiver": Archiver(
             RedisEventConsumer(r, keys, Keys.ARCHIVE_GROUP, consumer_name), archive
@@ -300,6 +302,21 @@ class GraphQLApp(GraphQL):
             raise ConnectionRejectionError() from exc
         context.loaders = Loaders(self.services.deps, context.actor)
         return await super().on_ws_connect(context)  # type: ignore[arg-type]
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        try:
+            response: Response = await self.run(Request(scope, receive=receive))
+        except StrawberryHTTPException as exc:
+            # Strawberry answers these (malformed JSON, no query, wrong method) in
+            # plain text; clients get the same error shape as everywhere else.
+            response = JSONResponse(
+                {"errors": [{"message": exc.reason, "extensions": {"code": "BAD_REQUEST"}}]},
+                status_code=exc.status_code,
+            )
+        await response(scope, receive, send)
 
     def encode_json(self, data: object) -> str:
         # str, not bytes: bytes would make WebSocket frames binary.

@@ -102,7 +102,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         padded = cursor + "=" * (-len(cursor) % 4)
         ms, user_id = base64.urlsafe_b64decode(padded.encode()).decode().split(":", 1)
         return datetime.fromtimestamp(int(ms) / 1000, tz=UTC), user_id
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+    except (ValueError, binascii.Error, UnicodeDecodeError, OverflowError, OSError) as exc:
         raise BadUserInput("after is not a cursor this API returned") from exc
 
 

@@ -47,8 +47,9 @@ class Context:
     loaders: Loaders
     request: Any = None
     response: Any = None
-    # A token that was sent but failed verification: queries go on anonymously,
-    # anything that needs the user reports why.
+    # A token that was sent but failed verification. Every operation reports it
+    # (UNAUTHENTICATED) rather than going on anonymously: a client with an expired
+    # token learns to refresh it instead of silently seeing a logged-out view.
     auth_error: Unauthenticated | None = None
     connection_params: dict[str, Any] | None = None
 

@@ -43,6 +43,7 @@ async def reactors(
     first: int | None = 20,
     after: str | None = None,
 ) -> ReactorConnection:
+    info.context.user()  # a bad token is reported, not silently ignored
     rows, has_next = await reads.reactors(
         info.context.deps, str(content_id), reaction, 20 if first is None else first, after
     )

@@ -8,8 +8,7 @@ import orjson
 import strawberry
 
 from domain import reads
-from domain.reactions import ReactionType
-from domain.summary import summarize
+from domain.summary import Summary, summarize
 from resolvers.context import Info
 from schema.engagement import EngagementSummary
 
@@ -19,25 +18,35 @@ async def engagement_updated(
 ) -> AsyncGenerator[EngagementSummary, None]:
     ids = list(dict.fromkeys(reads.check_ids([str(c) for c in content_ids])))
     ctx = info.context
-    ctx.user()
-    channels = {ctx.services.keys.channel(cid): cid for cid in ids}
+    actor = ctx.user()
+    keys = ctx.services.keys
+    channels = {keys.channel(cid): cid for cid in ids}
+    # A signed-in subscriber also hears when its own reactions change (from any
+    # API process), so viewerReaction in pushes stays true.
+    mine_channel = keys.user_channel(actor.user_id) if actor else None
+    # First: on a tie the hub serves the earliest channel, and this one should win.
+    wanted = [*([mine_channel] if mine_channel else []), *channels]
     # Listen before reading, so nothing published in between is missed.
-    async with ctx.services.hub.subscribe(list(channels)) as updates:
+    async with ctx.services.hub.subscribe(wanted) as updates:
         # Loaders per operation: a WebSocket context lives as long as the socket.
-        loaders = ctx.fresh_loaders()
-        current = await loaders.summary.load_many(ids)
-        mine: dict[str, ReactionType | None] = {}
-        for s in current:
-            mine[s.content_id] = s.viewer_reaction
-            yield EngagementSummary.from_domain(s)
+        latest: dict[str, Summary] = {
+            s.content_id: s for s in await ctx.fresh_loaders().summary.load_many(ids)
+        }
+        for cid in ids:
+            yield EngagementSummary.from_domain(latest[cid])
         async for update in updates:
+            if update.channel == mine_channel:
+                mine = await reads.viewer_reactions(ctx.deps, actor, ids)
+                for cid in ids:
+                    if mine.get(cid) != latest[cid].viewer_reaction:
+                        latest[cid] = latest[cid].for_viewer(mine.get(cid))
+                        yield EngagementSummary.from_domain(latest[cid])
+                continue
             cid = channels[update.channel]
             if update.message is None:
                 # Pub/sub may have dropped messages while reconnecting: re-read.
-                fresh = (await ctx.fresh_loaders().summary.load_many([cid]))[0]
-                mine[cid] = fresh.viewer_reaction
-                yield EngagementSummary.from_domain(fresh)
-                continue
-            data = orjson.loads(update.message)
-            summary = summarize(cid, data["n"], data["u"], mine.get(cid))
-            yield EngagementSummary.from_domain(summary)
+                (latest[cid],) = await ctx.fresh_loaders().summary.load_many([cid])
+            else:
+                data = orjson.loads(update.message)
+                latest[cid] = summarize(cid, data["n"], data["u"], latest[cid].viewer_reaction)
+            yield EngagementSummary.from_domain(latest[cid])

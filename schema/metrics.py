@@ -22,7 +22,10 @@ class OperationMetrics(SchemaExtension):
         start = time.perf_counter()
         yield
         ctx = self.execution_context
-        kind = ctx.operation_type.value if ctx.operation_type else "unknown"
+        try:
+            kind = ctx.operation_type.value
+        except RuntimeError:  # no document: the query did not parse
+            kind = "unknown"
         result = ctx.result
         failed = result is None or bool(getattr(result, "errors", None))
         OPERATIONS.labels(kind, "error" if failed else "ok").inc()

@@ -8,7 +8,6 @@ import strawberry
 from strawberry.extensions import (
     AddValidationRules,
     MaxAliasesLimiter,
-    ParserCache,
     QueryDepthLimiter,
     ValidationCache,
 )
@@ -19,6 +18,7 @@ from schema.contents import Content
 from schema.engagement import EngagementSummary, LikePayload, ReactorConnection
 from schema.errors import ErrorCodes
 from schema.metrics import OperationMetrics
+from schema.parsing import SafeParserCache
 from schema.views import ViewPayload, ViewSessionInfo
 
 
@@ -80,7 +80,7 @@ def build_schema() -> strawberry.Schema:
         subscription=Subscription,
         extensions=[
             lambda: AddValidationRules(RULES),
-            ParserCache,
+            lambda: SafeParserCache(maxsize=1024),
             ValidationCache,
             ErrorCodes,
             OperationMetrics,

@@ -46,6 +46,10 @@ class Keys:
     def channel(self, content_id: str) -> str:
         return f"{self.prefix}:live:{content_id}"
 
+    def user_channel(self, user_id: str) -> str:
+        # "Your own reactions changed": lets a live UI keep viewerReaction current.
+        return f"{self.prefix}:live-user:{user_id}"
+
     def view_dedupe(self, content_id: str, dedupe_key: str) -> str:
         return f"{self._tag(self.partition(content_id))}:vd:{content_id}:{dedupe_key}"
 

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 
 import orjson
 
+from domain.events import REACTION
 from domain.ports import CounterReading, CounterStore, Publisher
 from storage.redis_stream import Delivery, RedisEventConsumer
 from workers.metrics import BATCHES, EVENTS_APPLIED
@@ -28,6 +29,7 @@ class Aggregator:
         counters: CounterStore,
         publisher: Publisher,
         channel: Callable[[str], str],
+        user_channel: Callable[[str], str],
         *,
         batch: int = 500,
         block_ms: int = 500,
@@ -37,6 +39,7 @@ class Aggregator:
         self._counters = counters
         self._publisher = publisher
         self._channel = channel
+        self._user_channel = user_channel
         self._batch = batch
         self._block_ms = block_ms
         self._claim_idle_ms = claim_idle_ms
@@ -48,14 +51,24 @@ class Aggregator:
         by_partition: dict[int, list[Delivery]] = {}
         for d in deliveries:
             by_partition.setdefault(d.partition, []).append(d)
-        messages: dict[str, str] = {}
+        counts: dict[str, str] = {}
+        # "Your reactions changed" goes out before the counts of the same batch, so a
+        # live UI re-reads its own reaction before it shows the new count.
+        mine: dict[str, str] = {}
         for partition, items in by_partition.items():
             # Raw view events only feed the archive; they change no counter.
             countable = [d.event for d in items if d.event.deltas or d.event.unique]
             changed = await self._counters.apply(partition, countable)
             for cid, reading in changed.items():
                 # One message per touched content per batch: a storm coalesces here first.
-                messages[self._channel(cid)] = live_message(cid, reading)
+                counts[self._channel(cid)] = live_message(cid, reading)
+        touched_by: dict[str, set[str]] = {}
+        for d in deliveries:
+            if d.event.kind == REACTION:
+                touched_by.setdefault(d.event.actor, set()).add(d.event.content_id)
+        for user_id, cids in touched_by.items():
+            mine[self._user_channel(user_id)] = orjson.dumps(sorted(cids)).decode()
+        messages = {**mine, **counts}
         # Acknowledge only after the counters hold the batch; a crash before this
         # redelivers, and the applied-id set turns the redelivery into a no-op.
         await self._consumer.ack(deliveries)
