@@ -9,6 +9,8 @@ from typing import Any
 
 REACTION = "reaction"
 VIEW = "view"
+# A raw view event: archived for audit and anti-abuse, counts nothing.
+RAW_VIEW = "view_event"
 
 
 @dataclass(frozen=True, slots=True)

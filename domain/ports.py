@@ -78,10 +78,16 @@ class CounterSource(Protocol):
     async def unique_members(self, content_id: str) -> list[str]: ...
 
 
-class Outbox(Protocol):
-    async def pending(self, older_than: datetime, limit: int) -> list[EngagementEvent]: ...
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    doc_id: Any  # the document whose outbox holds the event
+    event: EngagementEvent
 
-    async def prune(self, events: Sequence[EngagementEvent]) -> int: ...
+
+class Outbox(Protocol):
+    async def pending(self, older_than: datetime, limit: int) -> list[OutboxEntry]: ...
+
+    async def prune(self, entries: Sequence[OutboxEntry]) -> int: ...
 
 
 class EventLog(Protocol):

@@ -17,7 +17,7 @@ from domain.contents import Content
 from domain.counters import VIEWS
 from domain.deps import Deps
 from domain.errors import BadUserInput, Conflict, ContentNotFound, NotFound
-from domain.events import VIEW, EngagementEvent, view_event_id
+from domain.events import RAW_VIEW, VIEW, EngagementEvent, view_event_id
 from domain.identity import Actor, require_user
 from domain.ports import DedupeMark, StoredSession
 from domain.reads import to_ms
@@ -37,7 +37,6 @@ log = logging.getLogger(__name__)
 
 MAX_VIEW_BATCH = 500
 MAX_ATTEMPTS = 3
-RAW_VIEW = "view_event"
 
 
 @dataclass(frozen=True, slots=True)

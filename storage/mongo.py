@@ -18,15 +18,16 @@ def open_client(url: str | None) -> Any:
         return AsyncIOMotorClient(url, tz_aware=True, uuidRepresentation="standard")
     from mongomock_motor import AsyncMongoMockClient
 
-    from storage.mongomock_compat import patch_bulk_sort
+    from storage.mongomock_compat import patch_bulk_sort, patch_id_lookup
 
     patch_bulk_sort()
+    patch_id_lookup()
     return AsyncMongoMockClient(tz_aware=True)
 
 
 INDEXES: dict[str, list[IndexModel]] = {
     "reactions": [
-        IndexModel([("content_id", ASCENDING), ("user_id", ASCENDING)], unique=True),
+        # (content_id, user_id) is unique through _id (see mongo_reactions.reaction_id).
         IndexModel([("user_id", ASCENDING), ("content_id", ASCENDING)]),
         IndexModel(
             [

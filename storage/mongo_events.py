@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from typing import Any
 
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from domain.events import EngagementEvent
+from domain.events import RAW_VIEW, EngagementEvent
 
 DUPLICATE_KEY = 11000
 
@@ -15,11 +16,38 @@ DUPLICATE_KEY = 11000
 class MongoEventArchive:
     def __init__(self, db: Any) -> None:
         self._col = db["events"]
+        self._raw_views = db["view_events"]
 
     async def store(self, events: Sequence[EngagementEvent]) -> int:
-        """Insert; an event id seen before is skipped, so replays are harmless."""
-        if not events:
+        """Insert; an event id seen before is skipped, so replays are harmless.
+
+        Raw view events (the high-volume part) are kept as one document per
+        batch in ``view_events``; every other event is one ``events`` document.
+        """
+        raw = [e for e in events if e.kind == RAW_VIEW]
+        rest = [e for e in events if e.kind != RAW_VIEW]
+        stored = await self._store_batch(raw) if raw else 0
+        if not rest:
+            return stored
+        return stored + await self._store_each(rest)
+
+    async def _store_batch(self, events: Sequence[EngagementEvent]) -> int:
+        ids = sorted(e.event_id for e in events)
+        # The same batch redelivered gets the same id and is skipped.
+        digest = hashlib.blake2b("\x00".join(ids).encode(), digest_size=16).hexdigest()
+        try:
+            await self._raw_views.insert_one(
+                {
+                    "_id": digest,
+                    "first_ms": min(e.occurred_at_ms for e in events),
+                    "events": [e.to_dict() for e in events],
+                }
+            )
+        except DuplicateKeyError:
             return 0
+        return len(events)
+
+    async def _store_each(self, events: Sequence[EngagementEvent]) -> int:
         docs = [{"_id": e.event_id, **e.to_dict()} for e in events]
         try:
             result = await self._col.insert_many(docs, ordered=False)

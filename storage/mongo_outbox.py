@@ -11,32 +11,33 @@ from datetime import datetime
 from typing import Any
 
 from domain.events import EngagementEvent
+from domain.ports import OutboxEntry
 
 
 class MongoOutbox:
     def __init__(self, collection: Any) -> None:
         self._col = collection
 
-    async def pending(self, older_than: datetime, limit: int) -> list[EngagementEvent]:
+    async def pending(self, older_than: datetime, limit: int) -> list[OutboxEntry]:
         cutoff = int(older_than.timestamp() * 1000)
-        cursor = self._col.find({"outbox.occurred_at_ms": {"$lt": cutoff}}, {"outbox": 1}).limit(
-            limit
-        )
-        out: list[EngagementEvent] = []
+        query = {"outbox.occurred_at_ms": {"$lt": cutoff}}
+        cursor = self._col.find(query, {"outbox": 1}).limit(limit)
+        out: list[OutboxEntry] = []
         async for doc in cursor:
             out.extend(
-                EngagementEvent.from_dict(raw)
+                OutboxEntry(doc["_id"], EngagementEvent.from_dict(raw))
                 for raw in doc.get("outbox", [])
                 if raw["occurred_at_ms"] < cutoff
             )
         return out
 
-    async def prune(self, events: Sequence[EngagementEvent]) -> int:
-        if not events:
+    async def prune(self, entries: Sequence[OutboxEntry]) -> int:
+        if not entries:
             return 0
-        ids = [e.event_id for e in events]
+        ids = [e.event.event_id for e in entries]
+        # By _id: an index lookup, not a search through every outbox.
         result = await self._col.update_many(
-            {"outbox.event_id": {"$in": ids}},
+            {"_id": {"$in": list({e.doc_id for e in entries})}},
             {"$pull": {"outbox": {"event_id": {"$in": ids}}}},
         )
         return int(result.modified_count)

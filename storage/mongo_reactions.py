@@ -15,6 +15,18 @@ ACTIVE = "active"
 REMOVED = "removed"
 
 
+def reaction_id(content_id: str, user_id: str) -> str:
+    """The document id of one viewer's reaction to one content.
+
+    Derived from the pair (length-prefixed, so no two pairs collide), it makes the
+    pair unique by construction and turns lookups into _id lookups: a viewer's
+    reactions to a feed of N cards is one ``_id: {$in: [...]}`` query. On a sharded
+    cluster (shard key: hashed content_id) a pair always lives on one shard, so the
+    _id uniqueness holds there too.
+    """
+    return f"{len(content_id)}:{content_id}:{user_id}"
+
+
 def _record(doc: dict[str, Any]) -> ReactionRecord:
     reaction = doc.get("reaction")
     return ReactionRecord(
@@ -32,7 +44,7 @@ class MongoReactions:
         self._col = db["reactions"]
 
     async def get(self, content_id: str, user_id: str) -> ReactionRecord | None:
-        doc = await self._col.find_one({"content_id": content_id, "user_id": user_id})
+        doc = await self._col.find_one({"_id": reaction_id(content_id, user_id)})
         return _record(doc) if doc else None
 
     async def save(
@@ -48,6 +60,7 @@ class MongoReactions:
             try:
                 await self._col.insert_one(
                     {
+                        "_id": reaction_id(record.content_id, record.user_id),
                         "content_id": record.content_id,
                         "user_id": record.user_id,
                         "created_at": record.updated_at,
@@ -59,11 +72,7 @@ class MongoReactions:
                 return False  # someone else created it first: re-read and retry
             return True
         result = await self._col.update_one(
-            {
-                "content_id": record.content_id,
-                "user_id": record.user_id,
-                "version": expected_version,
-            },
+            {"_id": reaction_id(record.content_id, record.user_id), "version": expected_version},
             {"$set": state, "$push": {"outbox": event.to_dict()}},
         )
         return bool(result.matched_count)
@@ -71,9 +80,9 @@ class MongoReactions:
     async def viewer_reactions(
         self, user_id: str, content_ids: Sequence[str]
     ) -> dict[str, ReactionType]:
+        ids = [reaction_id(cid, user_id) for cid in content_ids]
         cursor = self._col.find(
-            {"user_id": user_id, "content_id": {"$in": list(content_ids)}, "status": ACTIVE},
-            {"content_id": 1, "reaction": 1},
+            {"_id": {"$in": ids}, "status": ACTIVE}, {"content_id": 1, "reaction": 1}
         )
         return {doc["content_id"]: ReactionType(doc["reaction"]) async for doc in cursor}
 

@@ -31,3 +31,47 @@ def patch_bulk_sort() -> None:
         method = getattr(builder, name)
         if not getattr(method, _PATCHED, False):
             setattr(builder, name, _without_sort(method))
+
+
+# --- an _id "index" for mongomock ------------------------------------------------
+#
+# mongomock answers every query by scanning the whole collection, so in the
+# embedded mode each lookup by _id cost O(documents) and the service slowed down
+# as data grew. Real MongoDB answers these from the _id index. For filters that
+# pin _id to plain values (equality or $in) we fetch those documents by key and
+# still run the complete filter on them, so results are the same as a scan.
+
+_PLAIN_ID = (str, int)
+
+
+def _pinned_ids(filter: Any) -> list[Any] | None:
+    if not isinstance(filter, dict) or "_id" not in filter:
+        return None
+    wanted = filter["_id"]
+    if isinstance(wanted, _PLAIN_ID) and not isinstance(wanted, bool):
+        return [wanted]
+    if isinstance(wanted, dict) and set(wanted) == {"$in"} and isinstance(wanted["$in"], list):
+        ids = wanted["$in"]
+        if all(isinstance(i, _PLAIN_ID) and not isinstance(i, bool) for i in ids):
+            return list(dict.fromkeys(ids))
+    return None
+
+
+def patch_id_lookup() -> None:
+    from mongomock.filtering import filter_applies
+
+    collection = mc.Collection
+    original = collection._iter_documents
+    if getattr(original, _PATCHED, False):
+        return
+
+    def _iter_documents(self: Any, filter: Any) -> Any:
+        ids = _pinned_ids(filter)
+        if ids is None:
+            return original(self, filter)
+        store = self._store
+        found = [store[i] for i in ids if i in store]
+        return (doc for doc in found if filter_applies(filter, doc))
+
+    setattr(_iter_documents, _PATCHED, True)
+    setattr(collection, "_iter_documents", _iter_documents)  # noqa: B010 - mypy: method

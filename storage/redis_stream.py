@@ -16,17 +16,23 @@ from storage.keys import Keys
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
+    """One stream entry: the events one request appended to one partition."""
+
     partition: int
     message_id: str
-    event: EngagementEvent
+    events: tuple[EngagementEvent, ...]
 
 
-def encode(event: EngagementEvent) -> dict[str, bytes]:
-    return {"e": orjson.dumps(event.to_dict())}
+def events_of(deliveries: Sequence[Delivery]) -> list[EngagementEvent]:
+    return [e for d in deliveries for e in d.events]
 
 
-def decode(fields: dict[str, str]) -> EngagementEvent:
-    return EngagementEvent.from_dict(orjson.loads(fields["e"]))
+def encode(events: Sequence[EngagementEvent]) -> dict[str, bytes]:
+    return {"b": orjson.dumps([e.to_dict() for e in events])}
+
+
+def decode(fields: dict[str, str]) -> tuple[EngagementEvent, ...]:
+    return tuple(EngagementEvent.from_dict(raw) for raw in orjson.loads(fields["b"]))
 
 
 class RedisEventLog:
@@ -38,12 +44,20 @@ class RedisEventLog:
     async def append(self, events: Sequence[EngagementEvent]) -> None:
         if not events:
             return
-        pipe = self._r.pipeline(transaction=False)
+        # One entry per partition per call: a batch of 100 view events is one XADD,
+        # not 100. Events keep their own ids, so dedupe stays per event.
+        by_partition: dict[int, list[EngagementEvent]] = {}
         for event in events:
-            stream = self._keys.stream(self._keys.partition(event.content_id))
-            # Approximate trimming keeps the log bounded; MongoDB's `events`
-            # collection is the long-term archive.
-            pipe.xadd(stream, encode(event), maxlen=self._maxlen, approximate=True)  # type: ignore[arg-type]
+            by_partition.setdefault(self._keys.partition(event.content_id), []).append(event)
+        pipe = self._r.pipeline(transaction=False)
+        for partition, batch in by_partition.items():
+            # Approximate trimming keeps the log bounded; MongoDB is the archive.
+            pipe.xadd(
+                self._keys.stream(partition),
+                encode(batch),  # type: ignore[arg-type]
+                maxlen=self._maxlen,
+                approximate=True,
+            )
         await pipe.execute()
 
 

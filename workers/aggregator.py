@@ -10,7 +10,7 @@ import orjson
 
 from domain.events import REACTION
 from domain.ports import CounterReading, CounterStore, Publisher
-from storage.redis_stream import Delivery, RedisEventConsumer
+from storage.redis_stream import Delivery, RedisEventConsumer, events_of
 from workers.metrics import BATCHES, EVENTS_APPLIED
 
 log = logging.getLogger(__name__)
@@ -57,15 +57,15 @@ class Aggregator:
         mine: dict[str, str] = {}
         for partition, items in by_partition.items():
             # Raw view events only feed the archive; they change no counter.
-            countable = [d.event for d in items if d.event.deltas or d.event.unique]
+            countable = [e for e in events_of(items) if e.deltas or e.unique]
             changed = await self._counters.apply(partition, countable)
             for cid, reading in changed.items():
                 # One message per touched content per batch: a storm coalesces here first.
                 counts[self._channel(cid)] = live_message(cid, reading)
         touched_by: dict[str, set[str]] = {}
-        for d in deliveries:
-            if d.event.kind == REACTION:
-                touched_by.setdefault(d.event.actor, set()).add(d.event.content_id)
+        for e in events_of(deliveries):
+            if e.kind == REACTION:
+                touched_by.setdefault(e.actor, set()).add(e.content_id)
         for user_id, cids in touched_by.items():
             mine[self._user_channel(user_id)] = orjson.dumps(sorted(cids)).decode()
         messages = {**mine, **counts}
@@ -79,8 +79,9 @@ class Aggregator:
             log.warning("publishing live updates failed", exc_info=True)
         self.applied_batches += 1
         BATCHES.inc()
-        EVENTS_APPLIED.inc(len(deliveries))
-        return len(deliveries)
+        count = sum(len(d.events) for d in deliveries)
+        EVENTS_APPLIED.inc(count)
+        return count
 
     async def run_once(self) -> int:
         """Drain what is there (own pending first), then return the count."""

@@ -6,7 +6,7 @@ import asyncio
 import logging
 
 from domain.ports import EventArchive
-from storage.redis_stream import Delivery, RedisEventConsumer
+from storage.redis_stream import Delivery, RedisEventConsumer, events_of
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +36,10 @@ class Archiver:
         return total
 
     async def _store(self, items: list[Delivery]) -> int:
-        await self._archive.store([d.event for d in items])
+        events = events_of(items)
+        await self._archive.store(events)
         await self._consumer.ack(items)
-        return len(items)
+        return len(events)
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.run_once()

@@ -52,13 +52,13 @@ class OutboxRelay:
             pending = await outbox.pending(cutoff, self._batch)
             if not pending:
                 continue
-            archived = await self._archive.existing([e.event_id for e in pending])
-            done = [e for e in pending if e.event_id in archived]
-            lost = [e for e in pending if e.event_id not in archived]
+            archived = await self._archive.existing([p.event.event_id for p in pending])
+            done = [p for p in pending if p.event.event_id in archived]
+            lost = [p for p in pending if p.event.event_id not in archived]
             if lost:
-                await self._log.append(lost)
+                await self._log.append([p.event for p in lost])
                 # Archive directly too, so the next pass can prune them.
-                await self._archive.store(lost)
+                await self._archive.store([p.event for p in lost])
                 republished += len(lost)
                 OUTBOX_REPUBLISHED.inc(len(lost))
                 log.warning("outbox relay republished %d events", len(lost))

@@ -14,7 +14,7 @@ from domain.identity import Actor
 from domain.likes import set_reaction
 from domain.reactions import ReactionType as R
 from domain.reconcile import reconcile
-from storage.redis_stream import RedisEventConsumer
+from storage.redis_stream import RedisEventConsumer, events_of
 from tests.integration.conftest import SERVICE
 
 ALICE, BOB = Actor("alice"), Actor("bob")
@@ -76,7 +76,7 @@ async def test_redelivery_never_counts_twice(deps, runtime, workers, content, ap
     await crashed.ensure_groups()
     batch = await crashed.read(100, None)
     assert len(batch) == 20
-    await runtime.deps.counters.apply(keys.partition(content), [d.event for d in batch])
+    await runtime.deps.counters.apply(keys.partition(content), events_of(batch))
     # Its deliveries are claimed by the live aggregator and applied again: no effect.
     claimed = await RedisEventConsumer(
         app_redis, keys, keys.AGGREGATOR_GROUP, "test-consumer"
@@ -84,7 +84,7 @@ async def test_redelivery_never_counts_twice(deps, runtime, workers, content, ap
     assert len(claimed) == 20
     await workers["aggregator"].process(claimed)
     # And a replay of the same events from the archive changes nothing either.
-    await runtime.deps.log.append([d.event for d in batch])
+    await runtime.deps.log.append(events_of(batch))
     await workers["aggregator"].run_once()
     assert (await likes_of(deps)).likes == 20
     pending = await app_redis.xpending(keys.stream(keys.partition(content)), keys.AGGREGATOR_GROUP)
