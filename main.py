@@ -235,15 +235,19 @@ async def open_runtime(
     await ensure_indexes(db)
     reactions = MongoReactions(db)
     view_sessions = MongoViewSessions(db)
+    counters = RedisCounters(redis, keys, settings.event_dedupe_horizon_s * 1000)
+    marks = RedisViewMarks(redis, keys)
+    await counters.load_scripts()
+    await marks.load_scripts()
     deps = Deps(
         clock=SystemClock(),
         contents=MongoContents(db),
         reactions=reactions,
-        counters=RedisCounters(redis, keys, settings.event_dedupe_horizon_s * 1000),
+        counters=counters,
         log=RedisEventLog(redis, keys),
         idempotency=RedisIdempotency(redis, keys, settings.idempotency_ttl_s),
         sources=[reactions, view_sessions],
-        views=ViewPorts(view_sessions, RedisViewMarks(redis, keys), load_policies(settings)),
+        views=ViewPorts(view_sessions, marks, load_policies(settings)),
     )
     try:
         async with LiveHub(

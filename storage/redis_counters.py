@@ -10,6 +10,7 @@ import redis.asyncio as aioredis
 from domain.events import EngagementEvent
 from domain.ports import CounterReading
 from storage.keys import Keys
+from storage.redis_scripts import Call, PipelinedScript, grouped
 
 # Applies a partition's batch atomically. For each event: remember its id in the
 # partition's applied set (ZADD NX); only a first sighting changes counters, so a
@@ -52,6 +53,23 @@ end
 return out
 """
 
+# Reads many contents of one partition (one Cluster slot) in one call: counters
+# hash and unique-viewer count of each, and whether probe events were applied.
+READ = """
+local n = tonumber(ARGV[1])
+local out = {}
+for i = 1, n do
+  out[2 * i - 1] = redis.call('HGETALL', KEYS[2 * i - 1])
+  out[2 * i] = redis.call('PFCOUNT', KEYS[2 * i])
+end
+local probes = {}
+for j = 2, #ARGV do
+  probes[j - 1] = redis.call('ZSCORE', KEYS[2 * n + 1], ARGV[j]) and 1 or 0
+end
+out[2 * n + 1] = probes
+return out
+"""
+
 INSTALL = """
 if ARGV[1] == '0' and redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('DEL', KEYS[1], KEYS[2])
@@ -83,32 +101,51 @@ class RedisCounters:
         self._horizon = dedupe_horizon_ms
         self._apply = client.register_script(APPLY)
         self._install = client.register_script(INSTALL)
+        self._read = PipelinedScript(READ)
+
+    async def load_scripts(self) -> None:
+        await self._read.load(self._r)
 
     async def read(
         self, content_ids: Sequence[str], applied_probe: Sequence[EngagementEvent] = ()
     ) -> dict[str, CounterReading | None]:
-        pipe = self._r.pipeline(transaction=False)
-        for cid in content_ids:
-            pipe.hgetall(self._keys.counters(cid))
-            pipe.pfcount(self._keys.uniques(cid))
-        for event in applied_probe:
-            pipe.zscore(self._keys.applied(self._keys.partition(event.content_id)), event.event_id)
-        replies = await pipe.execute()
-        n = 2 * len(content_ids)
-        applied = frozenset(
-            e.event_id
-            for e, score in zip(applied_probe, replies[n:], strict=True)
-            if score is not None
-        )
-        out: dict[str, CounterReading | None] = {}
-        for i, cid in enumerate(content_ids):
-            raw, uniques = replies[2 * i], replies[2 * i + 1]
-            out[cid] = (
-                CounterReading(parse_counters(raw), int(uniques), applied, int(raw.get("_asof", 0)))
-                if raw
-                else None
+        keys = self._keys
+        ids = list(dict.fromkeys(content_ids))
+        by_partition = grouped(ids, keys.partition)
+        probes = grouped(list(applied_probe), lambda e: keys.partition(e.content_id))
+        order = sorted(set(by_partition) | set(probes))
+        calls: list[Call] = []
+        for p in order:
+            cids = by_partition.get(p, [])
+            names = [k for cid in cids for k in (keys.counters(cid), keys.uniques(cid))]
+            calls.append(
+                ([*names, keys.applied(p)], [len(cids), *(e.event_id for e in probes.get(p, []))])
             )
-        return out
+        # One round trip for any number of contents: one script call per partition.
+        replies = await self._read.run_many(self._r, calls)
+        out: dict[str, CounterReading | None] = {}
+        applied: set[str] = set()
+        for p, reply in zip(order, replies, strict=True):
+            applied.update(
+                e.event_id for e, hit in zip(probes.get(p, []), reply[-1], strict=True) if hit
+            )
+            for i, cid in enumerate(by_partition.get(p, [])):
+                raw = reply[2 * i]
+                if not raw:
+                    out[cid] = None
+                    continue
+                fields = dict(zip(raw[::2], raw[1::2], strict=True))
+                out[cid] = CounterReading(
+                    parse_counters(fields),
+                    int(reply[2 * i + 1]),
+                    frozenset(),
+                    int(fields.get("_asof", 0)),
+                )
+        done = frozenset(applied)
+        return {
+            cid: (r if r is None else CounterReading(r.counters, r.unique_viewers, done, r.asof_ms))
+            for cid, r in ((cid, out[cid]) for cid in content_ids)
+        }
 
     async def apply(
         self, partition: int, events: Sequence[EngagementEvent]

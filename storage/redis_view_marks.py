@@ -6,16 +6,15 @@ clock, like every other decision); the key's TTL only collects old marks.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import NoScriptError
 
 from domain.ports import DedupeMark
 from storage.keys import Keys
+from storage.redis_scripts import Call, PipelinedScript, grouped
 
 # For each key: free, held by the same session (a retry), or held by a mark whose
 # window has passed -> claimed; held by another session within its window -> lost.
@@ -37,7 +36,6 @@ for i = 1, #KEYS do
 end
 return out
 """
-CLAIM_SHA = hashlib.sha1(CLAIM.encode()).hexdigest()
 
 
 def _ms(at: datetime) -> int:
@@ -48,7 +46,10 @@ class RedisViewMarks:
     def __init__(self, client: aioredis.Redis, keys: Keys) -> None:
         self._r = client
         self._keys = keys
-        self._loaded = False
+        self._claim = PipelinedScript(CLAIM)
+
+    async def load_scripts(self) -> None:
+        await self._claim.load(self._r)
 
     async def get_many(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], DedupeMark]:
         if not keys:
@@ -69,31 +70,16 @@ class RedisViewMarks:
         if not claims:
             return set()
         # One script call per partition (one Redis Cluster slot), all in one pipeline.
-        groups: dict[int, list[tuple[str, str, str, datetime, timedelta]]] = {}
-        for claim in claims:
-            groups.setdefault(self._keys.partition(claim[0]), []).append(claim)
-        if not self._loaded:
-            await self._r.script_load(CLAIM)
-            self._loaded = True
-        try:
-            replies = await self._send(groups)
-        except NoScriptError:
-            # Redis restarted or its script cache was flushed: load and send again.
-            await self._r.script_load(CLAIM)
-            replies = await self._send(groups)
-        lost: set[str] = set()
-        for group, won in zip(groups.values(), replies, strict=True):
-            lost.update(c[2] for c, ok in zip(group, won, strict=True) if not int(ok))
-        return lost
-
-    async def _send(
-        self, groups: dict[int, list[tuple[str, str, str, datetime, timedelta]]]
-    ) -> Any:
-        pipe = self._r.pipeline(transaction=False)
+        groups = grouped(list(claims), lambda c: self._keys.partition(c[0]))
+        calls: list[Call] = []
         for group in groups.values():
             keys = [self._keys.view_dedupe(cid, key) for cid, key, _, _, _ in group]
             args: list[Any] = [_ms(group[0][3])]
             for _, _, session_id, at, window in group:
                 args += [f"{_ms(at)}|{session_id}", session_id, int(window.total_seconds() * 1000)]
-            pipe.evalsha(CLAIM_SHA, len(keys), *keys, *args)
-        return await pipe.execute()
+            calls.append((keys, args))
+        replies = await self._claim.run_many(self._r, calls)
+        lost: set[str] = set()
+        for group, won in zip(groups.values(), replies, strict=True):
+            lost.update(c[2] for c, ok in zip(group, won, strict=True) if not int(ok))
+        return lost
