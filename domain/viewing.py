@@ -148,14 +148,23 @@ def _decide(
         else:
             # A mark this very session set is its own count, not a duplicate.
             last = mark.counted_at if mark and mark.session_id != ev.session_id else None
-        s = step(
-            policy,
-            before,
-            ev,
-            duration_ms=contents[ev.content_id].duration_ms,
-            now=now,
-            last_counted_at=last,
-        )
+        try:
+            s = step(
+                policy,
+                before,
+                ev,
+                duration_ms=contents[ev.content_id].duration_ms,
+                now=now,
+                last_counted_at=last,
+            )
+        except BadUserInput as exc:
+            if before is None:
+                raise
+            # The event names a session of another content, viewer or device: a
+            # client bug (or a probe) on this one event must not cost the rest of
+            # the batch, so only this event is refused and the session is untouched.
+            refused = ViewDecision(before.counted, policy.rule, f"refused: {exc.message}")
+            s = ViewStep(before, refused, False, key)
         if s.newly_counted and key is not None:
             # Later sessions of the same viewer in this batch are its duplicates.
             marks[(ev.content_id, key)] = DedupeMark(now, ev.session_id)

@@ -222,7 +222,20 @@ async def test_view_session_only_for_its_viewer_or_admin(deps, clock, video):
         await view_session(deps, None, "s1")
 
 
-async def test_session_of_another_viewer_is_refused(deps, clock, video):
+async def test_event_for_another_viewers_session_is_refused_alone(deps, clock, video):
     await record_views(deps, ALICE, [ev(watched_ms=1_000)])
-    with pytest.raises(BadUserInput, match="another viewer"):
-        await record_views(deps, Actor("mallory"), [ev(watched_ms=40_000)])
+    clock.advance(seconds=40)
+    stolen, own = await record_views(
+        deps, Actor("mallory"), [ev(watched_ms=40_000), ev("m1", watched_ms=31_000)]
+    )
+    assert not stolen.decision.counted
+    assert stolen.decision.reason == "refused: session 's1' belongs to another viewer"
+    assert own.decision.counted  # the rest of the batch is not lost
+    found = await view_session(deps, ALICE, "s1")
+    assert found.watched_ms == 1_000 and found.events == 1  # untouched
+
+
+async def test_event_for_a_session_of_another_content_is_refused(deps, clock, video):
+    await record_views(deps, ALICE, [ev(watched_ms=1_000)])
+    (r,) = await record_views(deps, ALICE, [ev(content="p1", watched_ms=5_000)])
+    assert r.decision.reason.startswith("refused: session 's1' is for content 'v1'")
