@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The one command: bash bench/run.sh [--quick] [--scenario N ...] [--profile]
+# Creates/uses .venv, installs what the suite needs (wrk, redis-server via apt-get when
+# missing; py-spy via pip for --profile), raises the fd limit, runs python -m bench.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+need_apt=()
+command -v wrk >/dev/null || need_apt+=(wrk)
+command -v redis-server >/dev/null || need_apt+=(redis-server)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  apt-get update -qq && apt-get install -y -qq "${need_apt[@]}"
+fi
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+# shellcheck disable=SC1091
+. .venv/bin/activate
+python -c "import main, uvicorn, uvloop, httptools, websockets, httpx" 2>/dev/null \
+  || pip install -q -e '.[dev]'
+if [[ " $* " == *" --profile "* ]] && ! command -v py-spy >/dev/null; then
+  pip install -q py-spy
+fi
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+exec python -m bench "$@"

@@ -1,0 +1,857 @@
+"""The suite: start Redis and the service, load it from separate processes, report.
+
+bash bench/run.sh [--quick] [--scenario N ...] [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+from bench.procs import RESULTS, ROOT, CpuMeter, Redis, Server, server, uvicorn_fast_flags
+
+WRK_DIR = ROOT / "bench" / "wrk"
+SECRET = "likeview-bench-secret-0123456789abcdef0123456789abcdef"
+N_CONTENTS = 10_000
+N_USERS = 40_000
+PRODUCT = "main:create_app"
+CONTROL = "bench.control_app:create_control_app"
+
+TARGETS = {
+    "ratio": 60.0,  # GraphQL like throughput, % of control
+    "views": 10_000.0,  # view events/s
+    "feed_p99": 25.0,  # ms
+    "fanout_p99": 250.0,  # ms
+    "fanout_rate": 4.0,  # updates/subscriber/s
+    "lag_p99": 500.0,  # ms
+}
+
+
+# --- helpers --------------------------------------------------------------------
+
+
+def pct(values: list[float], p: float) -> float | None:
+    if not values:
+        return None
+    s = sorted(values)
+    k = min(len(s) - 1, max(0, round(p / 100 * (len(s) - 1))))
+    return s[k]
+
+
+def r1(x: float | None) -> float | None:
+    return None if x is None else round(x, 1)
+
+
+class Ctx:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.quick: bool = args.quick
+        self.dur = 5 if args.quick else 12
+        self.tmp = Path(tempfile.mkdtemp(prefix="likeview-bench-"))
+        self.redis = Redis(self.tmp)
+        self.env = dict(os.environ)
+        self.env.update(
+            {
+                "REDIS_URL": self.redis.url,
+                "JWT_SECRET": SECRET,
+                "LOG_LEVEL": "WARNING",
+                "PYTHONPATH": str(ROOT),
+            }
+        )
+        self.mongo = (
+            "external MongoDB (MONGODB_URL)"
+            if os.environ.get("MONGODB_URL")
+            else "mongomock in the server process (MONGODB_URL unset)"
+        )
+        if os.environ.get("MONGODB_URL"):
+            self.env["MONGODB_DB"] = f"likeview_bench_{os.getpid()}"
+        sys.path.insert(0, str(ROOT))
+        from resolvers.auth import issue_token
+
+        t0 = time.perf_counter()
+        self.users = [issue_token(SECRET, f"u{i:05d}", [], 24 * 3600) for i in range(N_USERS)]
+        self.service = issue_token(SECRET, "bench-service", ["service"], 24 * 3600)
+        self.tokens_file = self.tmp / "tokens.txt"
+        self.tokens_file.write_text("\n".join(self.users) + "\n")
+        print(f"# {N_USERS} user tokens issued in {time.perf_counter() - t0:.1f}s", flush=True)
+        self.results: dict[str, Any] = {}
+        self.rows: list[dict[str, Any]] = []
+
+    def tokens_slice(self, name: str, start: int, stop: int) -> Path:
+        path = self.tmp / f"tokens-{name}.txt"
+        path.write_text("\n".join(self.users[start:stop]) + "\n")
+        return path
+
+    def fresh(
+        self, target: str = PRODUCT, name: str = "server"
+    ) -> contextlib.AbstractContextManager[Server]:
+        self.redis.flushall()
+        return server(target, self.env, self.tmp / f"{name}-{time.time_ns()}.log")
+
+    def close(self) -> None:
+        self.redis.stop()
+        if os.environ.get("MONGODB_URL"):
+            with contextlib.suppress(Exception):
+                import pymongo
+
+                pymongo.MongoClient(os.environ["MONGODB_URL"]).drop_database(self.env["MONGODB_DB"])
+
+    def row(
+        self, n: str, what: str, value: str, target: str = "", verdict: str = "", note: str = ""
+    ) -> None:
+        self.rows.append(
+            {
+                "scenario": n,
+                "metric": what,
+                "value": value,
+                "target": target,
+                "verdict": verdict,
+                "note": note,
+            }
+        )
+        print(
+            f"  {what}: {value}"
+            + (f"  (target {target}: {verdict})" if target else "")
+            + (f"  [{note}]" if note else ""),
+            flush=True,
+        )
+
+
+def gql(
+    base: str,
+    query: str,
+    variables: dict[str, Any] | None = None,
+    token: str | None = None,
+    timeout: float = 30,
+) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    r = httpx.post(
+        base + "/graphql",
+        json={"query": query, "variables": variables or {}},
+        headers=headers,
+        timeout=timeout,
+    )
+    return dict(r.json())
+
+
+async def register_all(base: str, token: str, control: bool = False) -> float:
+    """Register N_CONTENTS contents: GraphQL registerContent with 25 aliases per request."""
+    t0 = time.perf_counter()
+    ids = [f"c{i:05d}" for i in range(N_CONTENTS)]
+    chunks = [ids[i : i + 25] for i in range(0, len(ids), 25)]
+    sem = asyncio.Semaphore(8)
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(timeout=120, headers=headers) as client:
+
+        async def one(chunk: list[str]) -> None:
+            async with sem:
+                if control:
+                    body = [
+                        {
+                            "contentId": c,
+                            "creatorId": "creator",
+                            "kind": "VIDEO",
+                            "durationMs": 60_000,
+                        }
+                        for c in chunk
+                    ]
+                    r = await client.post(base + "/control/register", json=body)
+                    r.raise_for_status()
+                    return
+                fields = " ".join(
+                    f'a{j}: registerContent(input: {{contentId: "{c}", creatorId: "creator", '
+                    f"kind: VIDEO, durationMs: 60000}}) {{ contentId }}"
+                    for j, c in enumerate(chunk)
+                )
+                r = await client.post(base + "/graphql", json={"query": f"mutation {{ {fields} }}"})
+                data = r.json()
+                if data.get("errors"):
+                    raise SystemExit(f"registerContent failed: {data['errors'][:1]}")
+
+        await asyncio.gather(*(one(c) for c in chunks))
+    return time.perf_counter() - t0
+
+
+def register(ctx: Ctx, srv: Server, control: bool = False) -> None:
+    secs = asyncio.run(register_all(srv.base, ctx.service, control))
+    print(
+        f"# registered {N_CONTENTS} contents in {secs:.1f}s "
+        f"({'control route' if control else 'GraphQL registerContent'})",
+        flush=True,
+    )
+
+
+def wrk(
+    srv: Server,
+    redis: Redis,
+    script: str,
+    args: list[str],
+    duration: float,
+    conns: int,
+    threads: int = 2,
+    timeout: str = "10s",
+    during: Callable[[], Any] | None = None,
+) -> dict[str, Any]:
+    cmd = [
+        "wrk",
+        "-t",
+        str(threads),
+        "-c",
+        str(conns),
+        "-d",
+        f"{duration}s",
+        "--timeout",
+        timeout,
+        "-s",
+        str(WRK_DIR / script),
+        srv.base,
+        "--",
+        *args,
+    ]
+    meter = CpuMeter({"server": srv.pid, "redis": redis.proc.pid})
+    meter.start()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if during is not None:
+        during()
+    out, _ = proc.communicate(timeout=duration + 60)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wrk_cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    cpu = meter.stop({"wrk": wrk_cpu})
+    m = re.search(r"^WRKJSON (.*)$", out, re.M)
+    if not m:
+        raise SystemExit(f"wrk gave no summary:\n{out[-2000:]}")
+    res = dict(json.loads(m.group(1)))
+    secs = res["duration_us"] / 1e6
+    res["rps"] = res["requests"] / secs
+    res["ok_rps"] = res["ok"] / secs
+    res["cpu_pct"] = cpu
+    lat = res["lat_us"]
+    res["lat_ms"] = {k: round(v / 1000, 2) for k, v in lat.items()}
+    return res
+
+
+def describe(res: dict[str, Any]) -> str:
+    lat = res["lat_ms"]
+    return (
+        f"{res['ok_rps']:.0f} ok req/s ({res['requests']} requests, "
+        f"{res['gql_errors'] + res['bad_status']} errors), "
+        f"p50 {lat['p50']} / p95 {lat['p95']} / p99 {lat['p99']} ms"
+    )
+
+
+def cpu_note(res: dict[str, Any]) -> str:
+    c = res["cpu_pct"]
+    return "CPU % of a core: " + ", ".join(f"{k} {v}" for k, v in c.items())
+
+
+def summary_likes(base: str, cid: str) -> int:
+    d = gql(base, "query($id: ID!) { engagementSummary(contentId: $id) { likes } }", {"id": cid})
+    return int(d["data"]["engagementSummary"]["likes"])
+
+
+def drain_to(base: str, cid: str, expected: int, timeout: float = 20) -> tuple[int, float]:
+    t0 = time.perf_counter()
+    seen = -1
+    while time.perf_counter() - t0 < timeout:
+        seen = summary_likes(base, cid)
+        if seen == expected:
+            break
+        time.sleep(0.05)
+    return seen, time.perf_counter() - t0
+
+
+def active_reactors(base: str, cid: str) -> int:
+    """Ground truth from MongoDB through the reactors connection (not the counters)."""
+    total, after = 0, None
+    q = (
+        "query($id: ID!, $after: String) { reactors(contentId: $id, first: 100, after: $after) "
+        "{ edges { cursor } pageInfo { hasNextPage endCursor } } }"
+    )
+    for _ in range(10_000):
+        d = gql(base, q, {"id": cid, "after": after}, timeout=120)
+        conn = d["data"]["reactors"]
+        total += len(conn["edges"])
+        if not conn["pageInfo"]["hasNextPage"]:
+            break
+        after = conn["pageInfo"]["endCursor"]
+    return total
+
+
+# --- scenarios ------------------------------------------------------------------
+
+
+def s1_likes(ctx: Ctx) -> None:
+    print("\n## 1. like/unlike over HTTP, many users, 10,000 contents (+ control)", flush=True)
+    args = [str(ctx.tokens_file), str(N_CONTENTS)]
+    out: dict[str, Any] = {}
+    for mode, target in (("graphql", PRODUCT), ("control", CONTROL)):
+        with ctx.fresh(target, mode) as srv:
+            register(ctx, srv, control=mode == "control")
+            wrk(srv, ctx.redis, "like.lua", [*args, mode], 2, 16)  # warm-up
+            res = wrk(srv, ctx.redis, "like.lua", [*args, mode], ctx.dur, 16)
+            out[mode] = res
+            print(f"  {mode}: {describe(res)}; {cpu_note(res)}", flush=True)
+            if res["sample_error"]:
+                print(f"  {mode} sample error: {res['sample_error']}", flush=True)
+    g, c = out["graphql"], out["control"]
+    ratio = 100 * g["ok_rps"] / c["ok_rps"] if c["ok_rps"] else 0.0
+    out["ratio_pct"] = round(ratio, 1)
+    ctx.results["1_likes"] = out
+    ctx.row("1", "GraphQL like/unlike", describe(g), note=cpu_note(g))
+    ctx.row("1", "control like/unlike (bare Starlette route)", describe(c), note=cpu_note(c))
+    ctx.row(
+        "1",
+        "GraphQL like throughput vs control",
+        f"{ratio:.0f}% of control",
+        f">= {TARGETS['ratio']:.0f}%",
+        "PASS" if ratio >= TARGETS["ratio"] else "MISS",
+    )
+    print(f"  GraphQL like throughput = {ratio:.0f}% of control", flush=True)
+    if ctx.args.profile:
+        profile(ctx, "1", "like.lua", [str(ctx.tokens_file), str(N_CONTENTS), "graphql"], 16)
+
+
+def profile(ctx: Ctx, n: str, script: str, args: list[str], conns: int) -> None:
+    """A separate, extra run of the scenario with py-spy sampling the server."""
+    pyspy = shutil.which("py-spy")
+    if pyspy is None:
+        print("  profile skipped: py-spy not installed (pip install py-spy)", flush=True)
+        return
+    raw = RESULTS / f"profile-s{n}.txt"
+    with ctx.fresh(PRODUCT, f"profile{n}") as srv:
+        register(ctx, srv)
+        wrk(srv, ctx.redis, "like.lua", [str(ctx.tokens_file), str(N_CONTENTS), "graphql"], 3, 16)
+        spy: list[subprocess.Popen[bytes]] = []
+
+        def start_spy() -> None:
+            spy.append(
+                subprocess.Popen(
+                    [
+                        pyspy,
+                        "record",
+                        "-p",
+                        str(srv.pid),
+                        "-d",
+                        str(ctx.dur - 1),
+                        "-r",
+                        "200",
+                        "-f",
+                        "raw",
+                        "-o",
+                        str(raw),
+                        "--nonblocking",
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+
+        res = wrk(srv, ctx.redis, script, args, ctx.dur, conns, during=start_spy)
+        spy[0].wait(60)
+    print(f"  (under py-spy) {describe(res)}", flush=True)
+    prof = summarize_profile(raw)
+    prof["under_profiler"] = describe(res)
+    ctx.results[f"{n}_profile"] = prof
+    for line in prof["text"]:
+        print("  " + line, flush=True)
+
+
+LAYERS = {
+    "mongomock (in-process MongoDB)": ("mongomock", "bson/", "pymongo/"),
+    "strawberry / graphql-core": ("strawberry/", "graphql/"),
+    "redis client": ("redis/",),
+    "uvicorn / starlette / httptools / websockets": (
+        "uvicorn/",
+        "starlette/",
+        "httptools",
+        "websockets/",
+    ),
+    "jwt": ("jwt/",),
+    "app code (domain/storage/resolvers/schema/workers/subscriptions)": (
+        "/domain/",
+        "/storage/",
+        "/resolvers/",
+        "/schema/",
+        "/workers/",
+        "/subscriptions/",
+        "main.py",
+    ),
+}
+
+
+def _layer(frame: str) -> str | None:
+    for name, keys in LAYERS.items():
+        if any(key in frame for key in keys):
+            return name
+    return None
+
+
+def summarize_profile(raw: Path) -> dict[str, Any]:
+    """py-spy collapsed stacks -> self time by layer (innermost library frame) and top frames."""
+    if not raw.exists():
+        return {"text": ["profile: py-spy wrote nothing"]}
+    total = 0
+    self_t: dict[str, int] = {}
+    by_layer: dict[str, int] = {}
+    for line in raw.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not n.isdigit():
+            continue
+        k = int(n)
+        total += k
+        frames = stack.split(";")
+        self_t[frames[-1]] = self_t.get(frames[-1], 0) + k
+        # Charge the sample to the innermost frame that belongs to a known layer; stdlib
+        # frames (asyncio, json, copy, ...) are charged to whoever called them.
+        layer = next((ly for f in reversed(frames) if (ly := _layer(f))), "other / idle")
+        by_layer[layer] = by_layer.get(layer, 0) + k
+
+    def share(k: int) -> float:
+        return round(100 * k / max(total, 1), 1)
+
+    text = [f"py-spy samples: {total} (200 Hz, --nonblocking; idle included)"]
+    text.append("self time by layer (innermost library frame of each sample):")
+    for name, k in sorted(by_layer.items(), key=lambda kv: -kv[1]):
+        text.append(f"  {share(k):5.1f}%  {name}")
+    text.append("top self frames:")
+    for name, k in sorted(self_t.items(), key=lambda kv: -kv[1])[:12]:
+        text.append(f"  {share(k):5.1f}%  {name[:140]}")
+    return {
+        "samples": total,
+        "self_by_layer_pct": {k: share(v) for k, v in by_layer.items()},
+        "text": text,
+        "raw": str(raw.relative_to(ROOT)),
+    }
+
+
+def s2_hot(ctx: Ctx) -> None:
+    print("\n## 2. hot content: every like to one content id, exact final count", flush=True)
+    cid = "c00000"
+    with ctx.fresh(PRODUCT, "hot") as srv:
+        register(ctx, srv)
+        res = wrk(srv, ctx.redis, "hot.lua", [str(ctx.tokens_file), cid, "2"], ctx.dur, 16)
+        print(f"  {describe(res)}; {cpu_note(res)}", flush=True)
+        # wrk stops counting at the deadline with up to one request per connection still
+        # in flight (the server completes those), so the truth is MongoDB's active
+        # reactors; the responses bound it: ok <= truth <= ok + connections + errors.
+        time.sleep(1)  # let the server finish the requests wrk left in flight
+        truth = active_reactors(srv.base, cid)
+        seen, waited = drain_to(srv.base, cid, truth)
+    errs = res["gql_errors"] + res["bad_status"] + sum(res["socket_errors"].values())
+    bounded = res["ok"] <= truth <= res["ok"] + 16 + errs
+    exact = seen == truth and bounded and res["extra"] == 0
+    out = {
+        **res,
+        "acknowledged_likes": res["ok"],
+        "final_count": seen,
+        "drain_s": round(waited, 2),
+        "reactors_in_mongodb": truth,
+        "exact": exact,
+    }
+    ctx.results["2_hot"] = out
+    ctx.row("2", "hot-content like", describe(res), note=cpu_note(res))
+    ctx.row(
+        "2",
+        "hot-content final count exact",
+        f"engagementSummary.likes={seen} = active reactors in MongoDB={truth} "
+        f"(acknowledged likes {res['ok']}, +<=16 in flight at wrk's deadline); "
+        f"settled {waited:.2f}s after load",
+        "equal",
+        "PASS" if exact else "MISS",
+    )
+
+
+def s3_feed(ctx: Ctx) -> None:
+    print(
+        "\n## 3. feed read: engagementSummaries of 50 ids, signed-in viewer, 20 clients", flush=True
+    )
+    with ctx.fresh(PRODUCT, "feed") as srv:
+        register(ctx, srv)
+        seed = wrk(
+            srv, ctx.redis, "like.lua", [str(ctx.tokens_file), str(N_CONTENTS), "graphql"], 3, 16
+        )
+        print(f"  seeded with {seed['ok']} like/unlike mutations", flush=True)
+        wrk(srv, ctx.redis, "feed.lua", [str(ctx.tokens_file), str(N_CONTENTS)], 2, 20)
+        res = wrk(srv, ctx.redis, "feed.lua", [str(ctx.tokens_file), str(N_CONTENTS)], ctx.dur, 20)
+    res["seeded_mutations"] = seed["ok"]
+    if ctx.args.profile:
+        profile(ctx, "3", "feed.lua", [str(ctx.tokens_file), str(N_CONTENTS)], 20)
+    ctx.results["3_feed"] = res
+    p99 = res["lat_ms"]["p99"]
+    ctx.row("3", "feed read (50 summaries)", describe(res), note=cpu_note(res))
+    ctx.row(
+        "3",
+        "feed read p99 at 20 clients",
+        f"{p99} ms",
+        f"<= {TARGETS['feed_p99']:.0f} ms",
+        "PASS" if p99 <= TARGETS["feed_p99"] and res["ok"] else "MISS",
+    )
+
+
+def s4_views(ctx: Ctx) -> None:
+    print("\n## 4. view ingest: recordViews in batches of 100", flush=True)
+    with ctx.fresh(PRODUCT, "views") as srv:
+        d = gql(srv.base, '{ __type(name: "Mutation") { fields { name } } }')
+        names = {f["name"] for f in (d.get("data") or {}).get("__type", {}).get("fields", [])}
+        if "recordViews" not in names:
+            print("  skipped: recordViews not in schema", flush=True)
+            ctx.results["4_views"] = {"skipped": "recordViews not in schema"}
+            ctx.row(
+                "4",
+                "recordViews view events/s",
+                "skipped: recordViews not in schema",
+                f">= {TARGETS['views']:.0f}/s",
+                "SKIP",
+            )
+            return
+        register(ctx, srv)
+        args = [str(ctx.tokens_file), str(N_CONTENTS), "100"]
+        probe = wrk(srv, ctx.redis, "views.lua", [*args, "w"], 2, 8)
+        res = wrk(srv, ctx.redis, "views.lua", [*args, "m"], ctx.dur, 8)
+    secs = res["duration_us"] / 1e6
+    eps = res["ok"] * 100 / secs
+    res["view_events_per_s"] = round(eps)
+    res["probe_sample_error"] = probe["sample_error"]
+    ctx.results["4_views"] = res
+    if res["sample_error"]:
+        print(f"  sample error: {res['sample_error']}", flush=True)
+    ctx.row("4", "recordViews (100/request)", describe(res), note=cpu_note(res))
+    ctx.row(
+        "4",
+        "view events/s",
+        f"{eps:.0f}",
+        f">= {TARGETS['views']:.0f}/s",
+        "PASS" if eps >= TARGETS["views"] else "MISS",
+        note=("errors: " + res["sample_error"][:120]) if res["sample_error"] else "",
+    )
+
+
+async def _like(client: httpx.AsyncClient, base: str, token: str, cid: str) -> tuple[float, int]:
+    r = await client.post(
+        base + "/graphql",
+        headers={"Authorization": f"Bearer {token}"},
+        json={
+            "query": "mutation($id: ID!) { like(input: {contentId: $id}) "
+            "{ changed summary { likes } } }",
+            "variables": {"id": cid},
+        },
+    )
+    t = time.time()
+    d = r.json()
+    if d.get("errors"):
+        raise SystemExit(f"like failed: {d['errors'][:1]}")
+    return t, int(d["data"]["like"]["summary"]["likes"])
+
+
+def s5_fanout(ctx: Ctx) -> None:
+    print("\n## 5. live fanout: 1,000 WebSocket subscribers on one content", flush=True)
+    cid = "c00001"
+    n_subs = 200 if ctx.quick else 1000
+    n_slow = 10 if ctx.quick else 20
+    storm_s = 3 if ctx.quick else 5
+    slow_tokens = ctx.users[30_000 : 30_000 + n_slow]
+    storm_file = ctx.tokens_slice("storm", 0, 30_000)
+    with ctx.fresh(PRODUCT, "fanout") as srv:
+        register(ctx, srv)
+        subs_file = ctx.tokens_slice("subs", 31_000, 31_000 + n_subs)
+        procs, outs = [], []
+        half = n_subs // 2
+        for i in range(2):
+            out = ctx.tmp / f"subs-{i}.json"
+            outs.append(out)
+            procs.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "bench.ws_subscribers",
+                        "--url",
+                        srv.base.replace("http", "ws") + "/graphql",
+                        "--tokens",
+                        str(subs_file),
+                        "--offset",
+                        str(i * half),
+                        "--count",
+                        str(half),
+                        "--content",
+                        cid,
+                        "--out",
+                        str(out),
+                        "--max-seconds",
+                        "240",
+                    ],
+                    cwd=ROOT,
+                    env=ctx.env,
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    text=True,
+                )
+            )
+        t0 = time.perf_counter()
+        ready = [p.stdout.readline().split() for p in procs]  # type: ignore[union-attr]
+        connected = sum(int(r[1]) for r in ready if len(r) == 3)
+        failed = sum(int(r[2]) for r in ready if len(r) == 3)
+        print(
+            f"  {connected} subscribers ready ({failed} failed) in {time.perf_counter() - t0:.1f}s",
+            flush=True,
+        )
+
+        async def slow() -> list[tuple[float, int]]:
+            acks = []
+            async with httpx.AsyncClient(timeout=30) as client:
+                for tok in slow_tokens:
+                    acks.append(await _like(client, srv.base, tok, cid))
+                    await asyncio.sleep(0.5)
+            return acks
+
+        acks = asyncio.run(slow())
+        time.sleep(1)
+        storm_t0 = time.time()
+        storm = wrk(srv, ctx.redis, "hot.lua", [str(storm_file), cid, "2"], storm_s, 32)
+        storm_t1 = time.time()
+        time.sleep(1)  # let the server finish the requests wrk left in flight
+        expected = active_reactors(srv.base, cid)  # every like here is a distinct user
+        seen, waited = drain_to(srv.base, cid, expected)
+        time.sleep(1.5)  # > one rate-limit interval: the final value must reach everyone
+        for p in procs:
+            p.stdin.write("STOP\n")  # type: ignore[union-attr]
+            p.stdin.flush()  # type: ignore[union-attr]
+        for p in procs:
+            p.wait(60)
+    logs: list[list[list[float]]] = []
+    errors: list[str] = []
+    for out in outs:
+        data = orjson.loads(out.read_bytes())
+        logs.extend(data["logs"])
+        errors.extend(e for e in data["errors"] if e)
+    lat: list[float] = []
+    missed = 0
+    for t_ack, count in acks:
+        for log in logs:
+            hit = next((t for t, n in log if n >= count), None)
+            if hit is None:
+                missed += 1
+            else:
+                lat.append((hit - t_ack) * 1000)
+    window = storm_t1 - storm_t0
+    rates = [sum(1 for t, _ in log if storm_t0 <= t <= storm_t1) / window for log in logs]
+    finals_ok = sum(1 for log in logs if log and log[-1][1] == expected)
+    p50, p99 = pct(lat, 50), pct(lat, 99)
+    mean_rate = statistics.fmean(rates) if rates else 0.0
+    max_rate = max(rates) if rates else 0.0
+    out_d = {
+        "subscribers": n_subs,
+        "connected": connected,
+        "failed": failed,
+        "subscriber_errors": errors[:5],
+        "slow_likes": len(acks),
+        "delivery_ms": {
+            "p50": r1(p50),
+            "p99": r1(p99),
+            "max": r1(max(lat) if lat else None),
+            "samples": len(lat),
+            "missed": missed,
+        },
+        "storm": {
+            **storm,
+            "offered": "closed loop, 32 connections",
+            "likes_per_s": round(storm["ok"] / window, 1),
+            "window_s": round(window, 2),
+        },
+        "updates_per_subscriber_per_s": {"mean": round(mean_rate, 2), "max": round(max_rate, 2)},
+        "final_count": seen,
+        "expected": expected,
+        "drain_s": round(waited, 2),
+        "subscribers_with_final_count": finals_ok,
+    }
+    ctx.results["5_fanout"] = out_d
+    ctx.row("5", "subscribers connected", f"{connected} of {n_subs}")
+    ctx.row(
+        "5",
+        "like -> subscriber delivery",
+        f"p50 {r1(p50)} ms / p99 {r1(p99)} ms ({len(lat)} deliveries, {missed} missed)",
+        f"p99 <= {TARGETS['fanout_p99']:.0f} ms",
+        "PASS" if p99 is not None and p99 <= TARGETS["fanout_p99"] and not missed else "MISS",
+    )
+    ctx.row(
+        "5",
+        "storm likes achieved",
+        f"{storm['ok'] / window:.0f} likes/s for {window:.1f}s (asked: 2,000/s)",
+        note=cpu_note(storm),
+    )
+    ctx.row(
+        "5",
+        "updates per subscriber per s during storm",
+        f"mean {mean_rate:.2f}, max {max_rate:.2f}",
+        f"<= {TARGETS['fanout_rate']:.0f}",
+        "PASS" if max_rate <= TARGETS["fanout_rate"] + 0.5 else "MISS",
+        note="max allows +0.5 for window edges",
+    )
+    ctx.row(
+        "5",
+        "final count delivered to every subscriber",
+        f"{finals_ok} of {len(logs)} got {expected} (summary shows {seen})",
+        "all",
+        "PASS" if finals_ok == len(logs) == n_subs and seen == expected else "MISS",
+    )
+
+
+def s6_lag(ctx: Ctx) -> None:
+    print(
+        "\n## 6. counter lag: acknowledged like -> count visible in engagementSummary", flush=True
+    )
+    n = 20 if ctx.quick else 60
+    with ctx.fresh(PRODUCT, "lag") as srv:
+        register(ctx, srv)
+
+        async def run() -> tuple[list[float], int]:
+            lags, timeouts = [], 0
+            q = "query($id: ID!) { engagementSummary(contentId: $id) { likes } }"
+            async with httpx.AsyncClient(timeout=30) as client:
+                for i in range(n):
+                    cid = f"c{(i * 97) % N_CONTENTS:05d}"
+                    t_ack, count = await _like(client, srv.base, ctx.users[35_000 + i], cid)
+                    while True:
+                        r = await client.post(
+                            srv.base + "/graphql", json={"query": q, "variables": {"id": cid}}
+                        )
+                        now = time.time()
+                        if r.json()["data"]["engagementSummary"]["likes"] >= count:
+                            lags.append((now - t_ack) * 1000)
+                            break
+                        if now - t_ack > 5:
+                            timeouts += 1
+                            break
+                        await asyncio.sleep(0.002)
+                    await asyncio.sleep(0.2)
+            return lags, timeouts
+
+        lags, timeouts = asyncio.run(run())
+    p50, p99 = pct(lags, 50), pct(lags, 99)
+    ctx.results["6_lag"] = {
+        "samples": len(lags),
+        "timeouts": timeouts,
+        "lag_ms": {"p50": r1(p50), "p99": r1(p99), "max": r1(max(lags) if lags else None)},
+    }
+    ctx.row(
+        "6",
+        "counter lag (ack -> visible)",
+        f"p50 {r1(p50)} ms / p99 {r1(p99)} ms ({len(lags)} likes, {timeouts} timeouts)",
+        f"p99 <= {TARGETS['lag_p99']:.0f} ms",
+        "PASS" if p99 is not None and p99 <= TARGETS["lag_p99"] and not timeouts else "MISS",
+    )
+
+
+SCENARIOS = {1: s1_likes, 2: s2_hot, 3: s3_feed, 4: s4_views, 5: s5_fanout, 6: s6_lag}
+
+
+# --- main -----------------------------------------------------------------------
+
+
+def machine() -> dict[str, Any]:
+    mem = Path("/proc/meminfo").read_text().split("\n")[0].split()[1]
+    cpu = next(
+        (
+            ln.split(":", 1)[1].strip()
+            for ln in Path("/proc/cpuinfo").read_text().splitlines()
+            if ln.startswith("model name")
+        ),
+        "?",
+    )
+    wrk_v = subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout
+    return {
+        "cores": os.cpu_count(),
+        "mem_gib": round(int(mem) / 1024 / 1024, 1),
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+        "wrk": wrk_v.split("[")[0].strip(),
+        "uvicorn_flags": " ".join(uvicorn_fast_flags()),
+    }
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    print("\n| # | metric | value | target | verdict |\n|---|---|---|---|---|")
+    for r in rows:
+        print(
+            f"| {r['scenario']} | {r['metric']} | {r['value']} | {r['target']} | {r['verdict']} |"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    p.add_argument("--quick", action="store_true", help="short runs (5 s of load, fewer subs)")
+    p.add_argument(
+        "--scenario",
+        type=int,
+        action="append",
+        choices=sorted(SCENARIOS),
+        help="run only this scenario (repeatable)",
+    )
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="also profile the server with py-spy (extra runs of scenarios 1 and 3)",
+    )
+    args = p.parse_args(argv)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk not found: run through bench/run.sh, or apt-get install -y wrk")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    ctx = Ctx(args)
+    started = time.time()
+    info = machine()
+    print(
+        f"# machine: {info}\n# MongoDB: {ctx.mongo}\n# Redis: private redis-server "
+        f"{ctx.redis.url}\n# uvicorn {info['uvicorn_flags']}",
+        flush=True,
+    )
+    try:
+        for n in args.scenario or sorted(SCENARIOS):
+            try:
+                SCENARIOS[n](ctx)
+            except (Exception, SystemExit) as exc:
+                print(f"  scenario {n} FAILED: {exc}", flush=True)
+                ctx.results[f"{n}_failed"] = str(exc)[:2000]
+                ctx.row(str(n), "scenario failed", str(exc)[:200], verdict="FAIL")
+    finally:
+        ctx.close()
+    print_table(ctx.rows)
+    doc = {
+        "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "took_s": round(time.time() - started),
+        "quick": args.quick,
+        "machine": info,
+        "mongodb": ctx.mongo,
+        "targets": TARGETS,
+        "rows": ctx.rows,
+        "results": ctx.results,
+    }
+    (RESULTS / "latest.json").write_text(json.dumps(doc, indent=2, default=str))
+    print(
+        f"\nwrote {(RESULTS / 'latest.json').relative_to(ROOT)} "
+        f"(took {doc['took_s']} s; server logs in {ctx.tmp})"
+    )
+    return 0

@@ -1,0 +1,37 @@
+-- Scenario 4: recordViews in batches of 100 view events, signed-in viewers.
+-- args: tokens_file ncontents batch run_tag (session/event ids are unique per run)
+package.path = package.path .. ";" .. debug.getinfo(1, "S").source:sub(2):match("(.*/)") .. "?.lua"
+local C = require("common")
+setup = C.setup
+response = C.response
+done = C.done
+
+local tokens, ncontents, batch, tag
+local n = 0
+local Q = 'mutation($in: [ViewInput!]!) { recordViews(inputs: $in) '
+  .. '{ contentId sessionId decision { counted rule reason } } }'
+
+function init(args)
+  tokens = C.load_lines(args[1])
+  ncontents = tonumber(args[2])
+  batch = tonumber(args[3])
+  tag = args[4]
+  math.randomseed(os.time() + tid * 15485863)
+end
+
+function request()
+  n = n + 1
+  local items = {}
+  for j = 1, batch do
+    local cid = string.format("c%05d", math.random(ncontents) - 1)
+    items[j] = string.format(
+      '{"contentId":"%s","sessionId":"s%s-%d-%d-%d","deviceId":"d%d-%d",'
+      .. '"eventId":"e%s-%d-%d-%d","watchedMs":%d,"positionMs":%d,"visibleFraction":0.9,'
+      .. '"final":true}',
+      cid, tag, tid, n, j, tid, j, tag, tid, n, j, 5000 + math.random(20000), 5000)
+  end
+  local body = string.format('{"query":"%s","variables":{"in":[%s]}}', Q, table.concat(items, ","))
+  return wrk.format("POST", "/graphql",
+    {["Content-Type"] = "application/json",
+     ["Authorization"] = "Bearer " .. tokens[math.random(#tokens)]}, body)
+end
