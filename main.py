@@ -277,6 +277,24 @@ async def run_workers(runtime: Runtime, stop: asyncio.Event) -> None:
     await asyncio.gather(*(w.run(stop) for w in runtime.workers.values()))
 
 
+@contextlib.asynccontextmanager
+async def embedded_workers(runtime: Runtime) -> AsyncIterator[None]:
+    """Workers inside the API process when MongoDB is in process: no other process
+    could see that data. With a real MongoDB they run as `main.py worker`."""
+    if runtime.settings.mongodb_url is not None:
+        yield
+        return
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_workers(runtime, stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 # --- the app --------------------------------------------------------------------
 
 
@@ -372,19 +390,8 @@ def create_app(settings: Settings | None = None, *, db: Any = None, redis: Any =
                 keep_alive_interval=15,
             )
             _announce(settings)
-            stop = asyncio.Event()
-            workers_task = None
-            if settings.mongodb_url is None:
-                # Only this process can see an in-process MongoDB: its workers run here.
-                workers_task = asyncio.create_task(run_workers(runtime, stop))
-            try:
+            async with embedded_workers(runtime):
                 yield
-            finally:
-                stop.set()
-                if workers_task is not None:
-                    workers_task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await workers_task
 
     class _Endpoint:
         async def __call__(self, scope: Any, receive: Any, send: Any) -> None:

@@ -11,7 +11,6 @@ strawberry's ASGI handling, result shaping).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -43,18 +42,9 @@ def create_control_app() -> Starlette:
         main.configure_logging(settings)
         async with main.open_runtime(settings) as runtime:
             holder["runtime"] = runtime
-            stop = asyncio.Event()
-            task = None
-            if settings.mongodb_url is None:  # same as main.create_app
-                task = asyncio.create_task(main.run_workers(runtime, stop))
-            try:
+            # The same in-process workers as the product's app.
+            async with main.embedded_workers(runtime):
                 yield
-            finally:
-                stop.set()
-                if task is not None:
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
 
     async def healthz(_: Request) -> Response:
         return _json({"status": "ok"})

@@ -8,13 +8,13 @@ event id it has applied before, so a spurious republish costs nothing).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
 from domain.ports import Clock, EventArchive, EventLog, Outbox
 from workers.metrics import OUTBOX_REPUBLISHED
+from workers.periodic import periodic
 
 log = logging.getLogger(__name__)
 
@@ -67,12 +67,4 @@ class OutboxRelay:
         return RelayReport(pruned, republished)
 
     async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("outbox relay pass failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self._interval)
+        await periodic(self.run_once, stop, self._interval, "outbox relay", first_at_once=True)

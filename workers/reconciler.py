@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass, field
 
 from domain.deps import Deps
 from domain.reconcile import Repair, reconcile
 from workers.metrics import RECONCILER_REPAIRS
+from workers.periodic import periodic
 
 log = logging.getLogger(__name__)
 
@@ -52,14 +52,5 @@ class Reconciler:
         return report
 
     async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self._interval)
-            if stop.is_set():
-                return
-            try:
-                await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("reconciler pass failed")
+        # Not at start: a fresh process has nothing to repair that reads don't.
+        await periodic(self.run_once, stop, self._interval, "reconciler", first_at_once=False)
