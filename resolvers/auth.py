@@ -14,9 +14,13 @@ ALGORITHM = "HS256"
 
 
 class TokenVerifier:
-    def __init__(self, secret: str, leeway_s: int = 30) -> None:
+    def __init__(self, secret: str, leeway_s: int = 30, cache_size: int = 10_000) -> None:
         self._secret = secret
         self._leeway = leeway_s
+        # A client sends the same token with many requests: its signature is checked
+        # once, its expiry on every use. Only tokens that verified are kept.
+        self._verified: dict[str, tuple[Actor, float]] = {}
+        self._cache_size = cache_size
 
     def actor_from_header(self, header: str | None) -> Actor | None:
         """None when no token was sent; Unauthenticated when one was sent and is bad."""
@@ -28,6 +32,19 @@ class TokenVerifier:
         return self.actor_from_token(token.strip())
 
     def actor_from_token(self, token: str) -> Actor:
+        hit = self._verified.get(token)
+        if hit is not None:
+            actor, expires = hit
+            if time.time() < expires + self._leeway:
+                return actor
+            del self._verified[token]
+        actor, expires = self._verify(token)
+        if len(self._verified) >= self._cache_size:
+            self._verified.pop(next(iter(self._verified)))
+        self._verified[token] = (actor, expires)
+        return actor
+
+    def _verify(self, token: str) -> tuple[Actor, float]:
         try:
             claims = jwt.decode(
                 token,
@@ -44,7 +61,9 @@ class TokenVerifier:
         roles = claims.get("roles") or []
         if not isinstance(sub, str) or not sub or not isinstance(roles, list):
             raise Unauthenticated("token claims must have a string 'sub' and a 'roles' list")
-        return Actor(user_id=sub, roles=frozenset(str(r) for r in roles))
+        exp = claims.get("exp")
+        expires = float(exp) if isinstance(exp, int | float) else float("inf")
+        return Actor(user_id=sub, roles=frozenset(str(r) for r in roles)), expires
 
 
 def issue_token(

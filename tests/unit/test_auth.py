@@ -36,3 +36,39 @@ def test_no_header_is_anonymous():
 def test_bad_tokens_are_refused(header):
     with pytest.raises(Unauthenticated):
         TokenVerifier(SECRET).actor_from_header(header)
+
+
+def test_a_cached_token_still_expires(monkeypatch):
+    import time as real_time
+
+    verifier = TokenVerifier(SECRET, leeway_s=0)
+    token = issue_token(SECRET, "alice", ttl_s=60)
+    assert verifier.actor_from_token(token).user_id == "alice"
+    assert verifier.actor_from_token(token).user_id == "alice"  # from the cache
+    later = real_time.time() + 120
+    monkeypatch.setattr("resolvers.auth.time.time", lambda: later)
+    reverified = []
+
+    def verify(t):
+        reverified.append(t)
+        raise Unauthenticated("token has expired")
+
+    monkeypatch.setattr(verifier, "_verify", verify)
+    with pytest.raises(Unauthenticated):
+        verifier.actor_from_token(token)
+    assert reverified == [token]  # past its expiry the cache no longer vouches for it
+
+
+def test_only_verified_tokens_are_cached():
+    verifier = TokenVerifier(SECRET)
+    bad = issue_token("another-secret-of-enough-length!", "alice")
+    for _ in range(2):
+        with pytest.raises(Unauthenticated):
+            verifier.actor_from_token(bad)
+
+
+def test_cache_is_bounded():
+    verifier = TokenVerifier(SECRET, cache_size=3)
+    for i in range(10):
+        verifier.actor_from_token(issue_token(SECRET, f"u{i}"))
+    assert len(verifier._verified) == 3
