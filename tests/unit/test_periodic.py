@@ -25,8 +25,12 @@ async def test_a_failed_pass_does_not_stop_the_worker(first_at_once):
 async def test_stop_before_the_first_wait_runs_nothing():
     stop = asyncio.Event()
     stop.set()
-    ran = []
-    await periodic(lambda: asyncio.sleep(0, ran.append(1)), stop, 3600, "t", first_at_once=False)
+    ran: list[int] = []
+
+    async def job():
+        ran.append(1)
+
+    await periodic(job, stop, 3600, "t", first_at_once=False)
     assert ran == []
 
 
