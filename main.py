@@ -26,7 +26,7 @@ import structlog
 from broadcaster import Broadcast
 from cross_web import HTTPException as StrawberryHTTPException
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -94,10 +94,13 @@ class Settings(BaseSettings):
     log_json: bool = False
     view_policies_path: str | None = None
 
-    def model_post_init(self, __context: Any) -> None:
-        raw: Any = self.allowed_origins
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, raw: Any) -> Any:
+        # An environment variable is one string: "https://a.example,https://b.example".
         if isinstance(raw, str):
-            self.allowed_origins = [o.strip() for o in raw.split(",") if o.strip()]
+            return [o.strip() for o in raw.split(",") if o.strip()]
+        return raw
 
     @property
     def secret(self) -> str:

@@ -22,7 +22,7 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
-from tests.e2e.helpers import LIVE_RATE, PARTITIONS, SECRET, Server
+from tests.e2e.helpers import ALLOWED_ORIGINS, LIVE_RATE, PARTITIONS, SECRET, Server
 
 REPO = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT_S = 30.0
@@ -68,12 +68,12 @@ def likeview_server(redis_proc, tmp_path_factory) -> Iterator[Server]:
         REDIS_URL=redis_url,
         JWT_SECRET=SECRET,
         LIVE_MAX_UPDATES_PER_SECOND=str(LIVE_RATE),
+        ALLOWED_ORIGINS=",".join(ALLOWED_ORIGINS),
         KEY_PREFIX=prefix,
         STREAM_PARTITIONS=str(PARTITIONS),
         LOG_LEVEL="INFO",
         PYTHONUNBUFFERED="1",
     )
-    env.pop("ALLOWED_ORIGINS", None)
     log_path = tmp_path_factory.mktemp("likeview") / "server.log"
     with log_path.open("wb") as log_file:
         proc = subprocess.Popen(

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import httpx
 import redis.asyncio as aioredis
 import websockets
-from websockets.typing import Subprotocol
+from websockets.typing import Origin, Subprotocol
 
 from resolvers.auth import issue_token
 
@@ -26,6 +26,7 @@ SECRET = "e2e-test-secret-0123456789abcdef-0123456789abcdef"
 LIVE_RATE = 20.0
 PARTITIONS = 4
 WS_PROTOCOL = "graphql-transport-ws"
+ALLOWED_ORIGINS = ("https://app.example", "https://admin.example")
 
 T = TypeVar("T")
 
@@ -247,9 +248,13 @@ class GqlWs:
 
     @classmethod
     @contextlib.asynccontextmanager
-    async def connect(cls, url: str) -> AsyncIterator[GqlWs]:
+    async def connect(cls, url: str, origin: str | None = None) -> AsyncIterator[GqlWs]:
         async with websockets.connect(
-            url, subprotocols=[Subprotocol(WS_PROTOCOL)], open_timeout=10, close_timeout=5
+            url,
+            subprotocols=[Subprotocol(WS_PROTOCOL)],
+            open_timeout=10,
+            close_timeout=5,
+            origin=Origin(origin) if origin else None,
         ) as ws:
             assert ws.subprotocol == WS_PROTOCOL
             yield cls(ws)

@@ -263,3 +263,17 @@ async def test_off_the_shelf_client_gql(http: httpx.AsyncClient, likeview_server
         data_of(await like(http, "gql-liker", cid))
         update = await asyncio.wait_for(anext(stream), UPDATE_WITHIN_S)
         assert update["engagementUpdated"]["likes"] == 1
+
+
+async def test_browser_origins_are_checked(likeview_server: Server) -> None:
+    from websockets.exceptions import InvalidStatus
+
+    from tests.e2e.helpers import ALLOWED_ORIGINS
+
+    for origin in ALLOWED_ORIGINS:
+        async with GqlWs.connect(likeview_server.ws_url, origin=origin) as ws:
+            await ws.init_with_token(None)
+    with pytest.raises(InvalidStatus) as refused:
+        async with GqlWs.connect(likeview_server.ws_url, origin="https://evil.example"):
+            pass
+    assert refused.value.response.status_code == 403
