@@ -12,7 +12,7 @@ from domain.counters import add
 from domain.deps import Deps
 from domain.errors import ContentNotFound
 from domain.events import REACTION, EngagementEvent, reaction_event_id
-from domain.idempotency import fingerprint, in_use, replay
+from domain.idempotency import IdempotencyRecord, fingerprint, in_use, replay
 from domain.identity import Actor, require_user
 from domain.ports import ReactionRecord
 from domain.reactions import ReactionType, transition
@@ -85,20 +85,21 @@ async def set_reaction(
     return result
 
 
-async def _replay(deps: Deps, user: Actor, key: str, fp: str, record: Any) -> LikeResult:
+async def _replay(
+    deps: Deps, user: Actor, key: str, fp: str, record: IdempotencyRecord | None
+) -> LikeResult:
     deadline = asyncio.get_running_loop().time() + deps.idempotency_wait_s
-    while True:
+    while record is not None:
         stored = replay(record, fp)
         if stored is not None:
             return LikeResult.from_dict(dict(stored))
         if asyncio.get_running_loop().time() >= deadline:
-            raise in_use()
+            break
         # The first request is in flight; its result lands within milliseconds.
         await asyncio.sleep(0.02)
         record = await deps.idempotency.get(user.user_id, key)
-        if record is None:
-            # The first attempt failed and released the key.
-            raise in_use()
+    # Still running after the wait, or the first attempt failed and released the key.
+    raise in_use()
 
 
 async def _apply(
