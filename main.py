@@ -343,6 +343,9 @@ class GraphQLApp(GraphQL):
             )
         await response(scope, receive, send)
 
+    def decode_json(self, data: str | bytes) -> object:
+        return orjson.loads(data)
+
     def encode_json(self, data: object) -> str:
         # str, not bytes: bytes would make WebSocket frames binary.
         return orjson.dumps(data).decode()
