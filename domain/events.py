@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,27 +64,3 @@ def reaction_event_id(content_id: str, user_id: str, version: int) -> str:
 def view_event_id(content_id: str, session_id: str, viewer_key: str) -> str:
     """A session counts at most once, so (content, session, viewer) names its view."""
     return f"v-{_digest(content_id, session_id, viewer_key)}"
-
-
-def fold(events: Iterable[EngagementEvent]) -> dict[str, dict[str, int]]:
-    """Per-content sum of deltas, each event id taken once (a batch may repeat one)."""
-    seen: set[str] = set()
-    out: dict[str, dict[str, int]] = {}
-    for event in events:
-        if event.event_id in seen:
-            continue
-        seen.add(event.event_id)
-        acc = out.setdefault(event.content_id, {})
-        for name, delta in event.deltas.items():
-            acc[name] = acc.get(name, 0) + delta
-    return out
-
-
-def unique_by_id(events: Iterable[EngagementEvent]) -> list[EngagementEvent]:
-    seen: set[str] = set()
-    out = []
-    for event in events:
-        if event.event_id not in seen:
-            seen.add(event.event_id)
-            out.append(event)
-    return out

@@ -47,7 +47,7 @@ Semantics (decisions the issue left open):
   keeps marks per (content, key). A session that passed its rule as a duplicate
   never counts later, even if the window expires while it goes on; later events
   keep saying duplicate. If two sessions race, the caller that loses the atomic
-  mark write uses :func:`demote_to_duplicate`.
+  mark write decides that session again with ``last_counted_at=now``.
 * Ignored events (the session is returned unchanged, so replays are idempotent):
   events after a ``final`` event ("session ended: event ignored") and events
   whose ``eventId`` is among the session's last ``RECENT_EVENT_IDS`` (64) ids.
@@ -658,21 +658,3 @@ def _inside_window(policy: ViewPolicy, last_counted_at: datetime | None, now: da
 
 def _ignored(policy: ViewPolicy, session: ViewSession, key: str | None, why: str) -> ViewStep:
     return ViewStep(session, ViewDecision(session.counted, policy.rule, why), False, key)
-
-
-def demote_to_duplicate(policy: ViewPolicy, step_: ViewStep) -> ViewStep:
-    """For the caller that lost the race to record the dedupe mark of a newly counted step."""
-    if not step_.newly_counted:
-        return step_
-    who = "device" if policy.dedupe is DedupeScope.DEVICE else "viewer"
-    reason = f"duplicate: already counted for this {who} within {_hours(policy.window)}"
-    if step_.session.ended:
-        reason += "; session ended"
-    session = replace(
-        step_.session,
-        status=SessionStatus.DUPLICATE,
-        counted=False,
-        counted_at=None,
-        reason=reason,
-    )
-    return ViewStep(session, ViewDecision(False, policy.rule, reason), False, step_.dedupe_key)

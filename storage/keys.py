@@ -53,13 +53,6 @@ class Keys:
     def view_dedupe(self, content_id: str, dedupe_key: str) -> str:
         return f"{self._tag(self.partition(content_id))}:vd:{content_id}:{dedupe_key}"
 
-    def view_event_seen(self, session_id: str, event_id: str) -> str:
-        digest = hashlib.blake2b(f"{session_id}\x00{event_id}".encode(), digest_size=16)
-        return f"{self.prefix}:vev:{digest.hexdigest()}"
-
-    def view_archive_group(self) -> str:
-        return "view-archive"
-
     # Consumer group names are stream-scoped, not keys, but belong with them.
     AGGREGATOR_GROUP = "aggregator"
     ARCHIVE_GROUP = "archiver"

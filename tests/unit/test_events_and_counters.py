@@ -1,34 +1,11 @@
 import pytest
 
 from domain.counters import add, drift
-from domain.events import EngagementEvent, fold, reaction_event_id, unique_by_id
+from domain.events import EngagementEvent, reaction_event_id
 
 
 def ev(eid, cid, **deltas):
     return EngagementEvent(eid, "reaction", cid, "u", 1, deltas)
-
-
-@pytest.mark.parametrize(
-    ("events", "expected"),
-    [
-        ([], {}),
-        ([ev("a", "c1", likes=1)], {"c1": {"likes": 1}}),
-        ([ev("a", "c1", likes=1), ev("a", "c1", likes=1)], {"c1": {"likes": 1}}),
-        ([ev("a", "c1", likes=1), ev("b", "c1", likes=-1)], {"c1": {"likes": 0}}),
-        (
-            [ev("a", "c1", likes=1), ev("b", "c2", likes=1)],
-            {"c1": {"likes": 1}, "c2": {"likes": 1}},
-        ),
-    ],
-    ids=["empty", "one", "duplicate-id-once", "cancel", "two-contents"],
-)
-def test_fold(events, expected):
-    assert fold(events) == expected
-
-
-def test_unique_by_id_keeps_first_order():
-    out = unique_by_id([ev("b", "c"), ev("a", "c"), ev("b", "c")])
-    assert [e.event_id for e in out] == ["b", "a"]
 
 
 @pytest.mark.parametrize(
