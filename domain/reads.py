@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from domain.contents import check_id
@@ -30,30 +31,44 @@ def to_ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
-async def rebuild(
-    deps: Deps, content_ids: Sequence[str], *, replace: bool
-) -> dict[str, CounterReading]:
-    """Recount from MongoDB (the truth) and install in Redis.
+@dataclass(frozen=True, slots=True)
+class Recount:
+    counters: dict[str, int]
+    unique_members: list[str]
 
-    Unknown content ids get nothing installed: counters exist only for
-    registered content, or anyone could create them.
+
+async def recount(deps: Deps, content_ids: Sequence[str]) -> dict[str, Recount]:
+    """The truth from MongoDB: every source's counters and unique viewers.
+
+    Unknown content ids are left out: counters exist only for registered
+    content, or anyone could create them.
     """
-    if not content_ids:
-        return {}
     known = await deps.contents.get_many(content_ids)
     ids = [cid for cid in content_ids if cid in known]
-    asof = to_ms(deps.clock.now())
     totals: dict[str, dict[str, int]] = {cid: {} for cid in ids}
+    members: dict[str, set[str]] = {cid: set() for cid in ids}
     for source in deps.sources:
         for cid, counts in (await source.recount(ids)).items():
             totals[cid] = add(totals[cid], counts)
+        for cid in ids:
+            members[cid].update(await source.unique_members(cid))
+    return {cid: Recount(totals[cid], sorted(members[cid])) for cid in ids}
+
+
+async def rebuild(
+    deps: Deps, content_ids: Sequence[str], *, replace: bool
+) -> dict[str, CounterReading]:
+    """Recount from MongoDB and install in Redis."""
+    if not content_ids:
+        return {}
+    # Taken before the recount: events up to here are in it, later ones apply on top.
+    asof = to_ms(deps.clock.now())
     out: dict[str, CounterReading] = {}
-    for cid in ids:
-        members: list[str] = []
-        for source in deps.sources:
-            members.extend(await source.unique_members(cid))
-        await deps.counters.install(cid, totals[cid], members, asof, replace=replace)
-        out[cid] = CounterReading(totals[cid], len(set(members)))
+    for cid, truth in (await recount(deps, content_ids)).items():
+        await deps.counters.install(
+            cid, truth.counters, truth.unique_members, asof, replace=replace
+        )
+        out[cid] = CounterReading(truth.counters, len(truth.unique_members))
     return out
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from domain.counters import add, drift
+from domain.counters import drift
 from domain.deps import Deps
-from domain.reads import to_ms
+from domain.reads import recount, to_ms
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,34 +34,31 @@ async def reconcile(
     if not content_ids:
         return [], []
     start = to_ms(deps.clock.now())
-    known = await deps.contents.get_many(content_ids)
-    ids = [cid for cid in content_ids if cid in known]
-    truth: dict[str, dict[str, int]] = {cid: {} for cid in ids}
-    members: dict[str, set[str]] = {cid: set() for cid in ids}
-    for source in deps.sources:
-        for cid, counts in (await source.recount(ids)).items():
-            truth[cid] = add(truth[cid], counts)
-        for cid in ids:
-            members[cid].update(await source.unique_members(cid))
+    truths = await recount(deps, content_ids)
+    ids = list(truths)
     stored = await deps.counters.read(ids)
     last = await deps.counters.last_applied_ms(ids)
     repairs: list[Repair] = []
     busy: list[str] = []
     for cid in ids:
+        truth = truths[cid]
         reading = stored.get(cid)
         if reading is None:
-            fields = drift({}, truth[cid])
-            await deps.counters.install(cid, truth[cid], sorted(members[cid]), start, replace=True)
+            fields = drift({}, truth.counters)
+            await deps.counters.install(
+                cid, truth.counters, truth.unique_members, start, replace=True
+            )
             repairs.append(Repair(cid, fields, missing=True))
             continue
-        fields = drift(reading.counters, truth[cid])
-        if unique_drift(reading.unique_viewers, len(members[cid])):
-            fields["uniqueViewers"] = (reading.unique_viewers, len(members[cid]))
+        fields = drift(reading.counters, truth.counters)
+        exact = len(truth.unique_members)
+        if unique_drift(reading.unique_viewers, exact):
+            fields["uniqueViewers"] = (reading.unique_viewers, exact)
         if not fields:
             continue
         if last.get(cid, 0) > start - settle_ms:
             busy.append(cid)
             continue
-        await deps.counters.install(cid, truth[cid], sorted(members[cid]), start, replace=True)
+        await deps.counters.install(cid, truth.counters, truth.unique_members, start, replace=True)
         repairs.append(Repair(cid, fields))
     return repairs, busy
