@@ -33,6 +33,8 @@ class CounterReading:
     applied: frozenset[str] = frozenset()
     # Events up to this time are included by the last recount.
     asof_ms: int = 0
+    # When the aggregator last changed these counters.
+    last_ms: int = 0
 
 
 class Clock(Protocol):
@@ -123,8 +125,6 @@ class CounterStore(Protocol):
     ) -> bool:
         """Set counters from a recount. Events older than ``asof_ms`` are then
         treated as included. ``replace=False`` leaves existing counters alone."""
-
-    async def last_applied_ms(self, content_ids: Sequence[str]) -> dict[str, int]: ...
 
 
 class IdempotencyStore(Protocol):

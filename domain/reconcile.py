@@ -37,7 +37,6 @@ async def reconcile(
     truths = await recount(deps, content_ids)
     ids = list(truths)
     stored = await deps.counters.read(ids)
-    last = await deps.counters.last_applied_ms(ids)
     repairs: list[Repair] = []
     busy: list[str] = []
     for cid in ids:
@@ -56,7 +55,7 @@ async def reconcile(
             fields["uniqueViewers"] = (reading.unique_viewers, exact)
         if not fields:
             continue
-        if last.get(cid, 0) > start - settle_ms:
+        if reading.last_ms > start - settle_ms:
             busy.append(cid)
             continue
         await deps.counters.install(cid, truth.counters, truth.unique_members, start, replace=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -123,12 +124,14 @@ class RedisCounters:
             )
         # One round trip for any number of contents: one script call per partition.
         replies = await self._read.run_many(self._r, calls)
+        applied = frozenset(
+            e.event_id
+            for p, reply in zip(order, replies, strict=True)
+            for e, hit in zip(probes.get(p, []), reply[-1], strict=True)
+            if hit
+        )
         out: dict[str, CounterReading | None] = {}
-        applied: set[str] = set()
         for p, reply in zip(order, replies, strict=True):
-            applied.update(
-                e.event_id for e, hit in zip(probes.get(p, []), reply[-1], strict=True) if hit
-            )
             for i, cid in enumerate(by_partition.get(p, [])):
                 raw = reply[2 * i]
                 if not raw:
@@ -138,14 +141,11 @@ class RedisCounters:
                 out[cid] = CounterReading(
                     parse_counters(fields),
                     int(reply[2 * i + 1]),
-                    frozenset(),
+                    applied,
                     int(fields.get("_asof", 0)),
+                    int(fields.get("_last", 0)),
                 )
-        done = frozenset(applied)
-        return {
-            cid: (r if r is None else CounterReading(r.counters, r.unique_viewers, done, r.asof_ms))
-            for cid, r in ((cid, out[cid]) for cid in content_ids)
-        }
+        return {cid: out[cid] for cid in content_ids}
 
     async def apply(
         self, partition: int, events: Sequence[EngagementEvent]
@@ -157,7 +157,7 @@ class RedisCounters:
             return {}
         order = list(by_content)
         keys = [self._keys.applied(partition)]
-        args: list[Any] = [self._now_ms(events), self._horizon, len(order)]
+        args: list[Any] = [int(time.time() * 1000), self._horizon, len(order)]
         for cid in order:
             keys += [self._keys.counters(cid), self._keys.uniques(cid)]
             args.append(len(by_content[cid]))
@@ -169,12 +169,6 @@ class RedisCounters:
         return {
             order[int(i) - 1]: CounterReading(parse_counters(raw), int(uv)) for i, raw, uv in rows
         }
-
-    @staticmethod
-    def _now_ms(events: Sequence[EngagementEvent]) -> int:
-        import time
-
-        return int(time.time() * 1000)
 
     async def install(
         self,
@@ -191,10 +185,3 @@ class RedisCounters:
         args += list(unique_members)
         keys = [self._keys.counters(content_id), self._keys.uniques(content_id)]
         return bool(await self._install(keys=keys, args=args))
-
-    async def last_applied_ms(self, content_ids: Sequence[str]) -> dict[str, int]:
-        pipe = self._r.pipeline(transaction=False)
-        for cid in content_ids:
-            pipe.hget(self._keys.counters(cid), "_last")
-        replies = await pipe.execute()
-        return {cid: int(v) for cid, v in zip(content_ids, replies, strict=True) if v is not None}
