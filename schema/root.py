@@ -17,6 +17,7 @@ from resolvers.context import Info
 from schema.contents import Content
 from schema.engagement import EngagementSummary, LikePayload, ReactorConnection
 from schema.errors import ErrorCodes
+from schema.execution import CompiledExecutionContext
 from schema.metrics import OperationMetrics
 from schema.parsing import SafeParserCache
 from schema.views import ViewPayload, ViewSessionInfo
@@ -85,4 +86,5 @@ def build_schema() -> strawberry.Schema:
             ErrorCodes,
             OperationMetrics,
         ],
+        execution_context_class=CompiledExecutionContext,
     )

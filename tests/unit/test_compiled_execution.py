@@ -1,0 +1,199 @@
+"""The compiled executor gives graphql-core's own results and errors, and does compile."""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+import pytest
+import strawberry
+from graphql.execution import Executor
+
+from schema.execution import CompiledExecutionContext
+
+
+@strawberry.enum
+class Mood(enum.Enum):
+    HAPPY = "happy"
+    SAD = "sad"
+
+
+@strawberry.enum
+class Letter(enum.StrEnum):
+    A = "a"
+    B = "b"
+
+
+@strawberry.type
+class Tag:
+    name: str
+    weight: int
+
+
+@strawberry.interface
+class Named:
+    name: str
+
+
+@strawberry.type
+class Person(Named):
+    age: int
+
+
+@strawberry.type
+class Card:
+    id: strawberry.ID
+    count: int
+    ratio: float
+    flag: bool
+    mood: Mood
+    maybe_mood: Mood | None
+    letter: Letter | None
+    note: str | None
+    tags: list[Tag]
+    maybe_tags: list[Tag | None] | None
+    numbers: list[int]
+    child: Tag | None
+
+    @strawberry.field
+    def shout(self) -> str:
+        return self.id.upper()
+
+    @strawberry.field
+    def scaled(self, by: int = 2) -> int:
+        return self.count * by
+
+
+def card(i: int, **over: Any) -> Card:
+    values: dict[str, Any] = {
+        "id": strawberry.ID(f"c{i}"),
+        "count": i,
+        "ratio": i / 4,
+        "flag": i % 2 == 0,
+        "mood": Mood.HAPPY if i % 2 else Mood.SAD,
+        "maybe_mood": None if i % 3 else Mood.SAD,
+        "letter": Letter.A if i % 2 else None,
+        "note": None if i % 2 else f"n{i}",
+        "tags": [Tag(name=f"t{i}", weight=i), Tag(name="x", weight=-i)],
+        "maybe_tags": [Tag(name="m", weight=1), None] if i % 2 else None,
+        "numbers": [i, i + 1],
+        "child": Tag(name="kid", weight=0) if i % 2 else None,
+    }
+    values.update(over)
+    return Card(**values)
+
+
+GOOD = [card(i) for i in range(5)]
+CASES: dict[str, list[Any]] = {
+    "good": GOOD,
+    "null in non-null leaf": [card(1), card(2, count=None)],
+    "int out of range": [card(1, count=2**40)],
+    "wrong enum value": [card(1, mood="nope")],
+    "plain string for a str enum": [card(1, letter="a")],
+    "null item in non-null list": [card(1, tags=[Tag(name="a", weight=1), None])],
+    "not a list": [card(1, tags=Tag(name="a", weight=1))],
+    "null card": [card(1), None],
+    "bad nested leaf": [card(1, child=Tag(name="k", weight="x"))],  # type: ignore[arg-type]
+    "tuple list": [card(1, tags=(Tag(name="a", weight=1),))],
+}
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    def cards(self, case: str) -> list[Card]:
+        return CASES[case]
+
+    @strawberry.field
+    def maybe_cards(self, case: str) -> list[Card | None] | None:
+        return CASES[case]
+
+    @strawberry.field
+    def first(self, case: str) -> Card | None:
+        return CASES[case][0]
+
+    @strawberry.field
+    def people(self) -> list[Named]:
+        return [Person(name="ada", age=36)]
+
+
+FIELDS = """
+  id count ratio flag mood maybeMood letter note numbers
+  tags { name weight }
+  maybeTags { name weight __typename }
+  child { name }
+"""
+
+QUERIES = {
+    "all fields": f"query($c: String!) {{ cards(case: $c) {{ {FIELDS} }} }}",
+    "nullable list": f"query($c: String!) {{ maybeCards(case: $c) {{ {FIELDS} }} }}",
+    "single object": f"query($c: String!) {{ first(case: $c) {{ {FIELDS} }} }}",
+    "aliases and typename": (
+        "query($c: String!) { cards(case: $c) { __typename a: id b: id n: count "
+        "tags { w: weight w2: weight } } }"
+    ),
+    "fragments": (
+        "query($c: String!) { cards(case: $c) { ...F ... on Card { mood } } } "
+        "fragment F on Card { id tags { ...T } } fragment T on Tag { name }"
+    ),
+    "skip and include": (
+        "query($c: String!, $yes: Boolean!) { cards(case: $c) { "
+        "id @skip(if: $yes) count @include(if: $yes) tags @include(if: $yes) { name } } }"
+    ),
+    "resolver fields mixed in": (
+        "query($c: String!) { cards(case: $c) { id shout scaled(by: 3) tags { name } } }"
+    ),
+    "interface": "{ people { name ... on Person { age } __typename } }",
+}
+
+
+def schemas() -> tuple[strawberry.Schema, strawberry.Schema]:
+    plain = strawberry.Schema(query=Query, types=[Person])
+    compiled = strawberry.Schema(
+        query=Query, types=[Person], execution_context_class=CompiledExecutionContext
+    )
+    return plain, compiled
+
+
+PLAIN, COMPILED = schemas()
+
+
+def outcome(result: Any) -> tuple[Any, list[Any]]:
+    return result.data, [e.formatted for e in result.errors or []]
+
+
+@pytest.mark.parametrize("query", QUERIES.values(), ids=list(QUERIES))
+@pytest.mark.parametrize("case", list(CASES))
+async def test_same_data_and_errors_as_graphql_core(query: str, case: str) -> None:
+    variables = {"c": case, "yes": case != "good"}
+    expected = outcome(await PLAIN.execute(query, variable_values=variables))
+    got = outcome(await COMPILED.execute(query, variable_values=variables))
+    assert got == expected
+
+
+async def test_the_feed_shape_never_reaches_graphql_core_completion(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls = {"object": 0, "value": 0}
+    real_object, real_value = Executor.complete_object_value, Executor.complete_value
+
+    def count_object(self: Executor, *args: Any) -> Any:
+        calls["object"] += 1
+        return real_object(self, *args)
+
+    def count_value(self: Executor, *args: Any) -> Any:
+        calls["value"] += 1
+        return real_value(self, *args)
+
+    monkeypatch.setattr(Executor, "complete_object_value", count_object)
+    monkeypatch.setattr(Executor, "complete_value", count_value)
+    result = await COMPILED.execute(QUERIES["all fields"], variable_values={"c": "good"})
+    assert not result.errors
+    assert len(result.data["cards"]) == 5  # type: ignore[index]
+    # Only the root field's value goes through complete_value (non-null, then the
+    # list); the list and every card in it are projected.
+    assert calls == {"object": 0, "value": 2}
+    calls.update(object=0, value=0)
+    # Fields with resolvers are left to graphql-core, so the card is completed there.
+    await COMPILED.execute(QUERIES["resolver fields mixed in"], variable_values={"c": "good"})
+    assert calls["object"] == 5
