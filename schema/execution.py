@@ -126,16 +126,30 @@ class CompiledExecutionContext(StrawberryGraphQLCoreExecutionContext):
         mm = self.middleware_manager
         # A schema extension with a resolve hook must see every field.
         self._compile_ok = mm is None or not mm._middleware_resolvers
-        # Per operation, keyed like graphql-core's own subfield memo: by the
-        # identity of the (kept alive) field details list.
-        self._plans: dict[tuple[str, int], tuple[FieldDetailsList, Plan | None]] = {}
+        # Per operation, shared by a subscription's per-event executors (copies
+        # of this one). Keyed by the field nodes rather than by the identity of
+        # the field details list, which graphql-core rebuilds for every event:
+        # the nodes come from the one parsed document, so each subscription
+        # compiles once, not once per push. The entry keeps the list (and so
+        # its nodes) alive, so no id in a key can be reused.
+        self._plans: dict[tuple[Any, ...], tuple[FieldDetailsList, Plan | None]] = {}
+
+    def build_per_event_executor(self, payload: Any) -> Any:
+        executor = super().build_per_event_executor(payload)
+        # graphql-core's subfield memo is keyed by per-event lists and shared by
+        # every event's copy: it would grow by one entry per push, forever.
+        executor._relevant_sub_fields = {}
+        return executor
 
     # --- compilation ---------------------------------------------------------------
 
     def _plan_for(
         self, return_type: GraphQLObjectType, field_details_list: FieldDetailsList
     ) -> Plan | None:
-        key = (return_type.name, id(field_details_list))
+        key = (
+            return_type.name,
+            *[(id(d.node), id(d.fragment_variable_values)) for d in field_details_list],
+        )
         cached = self._plans.get(key)
         if cached is not None:
             return cached[1]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import pytest
@@ -197,3 +198,35 @@ async def test_the_feed_shape_never_reaches_graphql_core_completion(
     # Fields with resolvers are left to graphql-core, so the card is completed there.
     await COMPILED.execute(QUERIES["resolver fields mixed in"], variable_values={"c": "good"})
     assert calls["object"] == 5
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription
+    async def cards(self, n: int) -> AsyncGenerator[Card, None]:
+        for i in range(n):
+            yield card(i)
+
+
+async def test_a_subscription_compiles_once_not_once_per_event(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    schema = strawberry.Schema(
+        query=Query, subscription=Subscription, execution_context_class=CompiledExecutionContext
+    )
+    compiled: list[str] = []
+    real = CompiledExecutionContext._compile
+
+    def counting(self: CompiledExecutionContext, return_type: Any, details: Any) -> Any:
+        compiled.append(return_type.name)
+        return real(self, return_type, details)
+
+    monkeypatch.setattr(CompiledExecutionContext, "_compile", counting)
+    stream = await schema.subscribe(
+        "subscription { cards(n: 6) { id tags { name } child { name } } }"
+    )
+    results = [r async for r in stream]  # type: ignore[union-attr]
+    assert [r.data["cards"]["id"] for r in results] == [f"c{i}" for i in range(6)]
+    assert not any(r.errors for r in results)
+    # Card once; Tag once per selection (tags, child): not once per event.
+    assert sorted(compiled) == ["Card", "Tag", "Tag"]
