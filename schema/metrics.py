@@ -6,7 +6,9 @@ import time
 from collections.abc import Iterator
 
 from prometheus_client import Counter, Histogram
-from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionContext
+
+from schema.errors import ErrorCodes
 
 OPERATIONS = Counter("likeview_graphql_operations_total", "GraphQL operations", ["type", "outcome"])
 LATENCY = Histogram(
@@ -17,17 +19,27 @@ LATENCY = Histogram(
 )
 
 
-class OperationMetrics(SchemaExtension):
+def observe(ctx: ExecutionContext, started: float) -> None:
+    try:
+        kind = ctx.operation_type.value
+    except RuntimeError:  # no document: the query did not parse
+        kind = "unknown"
+    result = ctx.result
+    failed = result is None or bool(getattr(result, "errors", None))
+    OPERATIONS.labels(kind, "error" if failed else "ok").inc()
+    if kind != "subscription":  # a subscription's duration is its connection's
+        LATENCY.labels(kind).observe(time.perf_counter() - started)
+
+
+class ObservedErrorCodes(ErrorCodes):
+    """ErrorCodes plus operation metrics, as one extension.
+
+    Two concerns in one class on purpose: strawberry builds a hook context per
+    extension for every operation and every subscription push, and that cost
+    showed in the profiles. The error rules stay in ``schema.errors``.
+    """
+
     def on_operation(self) -> Iterator[None]:
-        start = time.perf_counter()
-        yield
-        ctx = self.execution_context
-        try:
-            kind = ctx.operation_type.value
-        except RuntimeError:  # no document: the query did not parse
-            kind = "unknown"
-        result = ctx.result
-        failed = result is None or bool(getattr(result, "errors", None))
-        OPERATIONS.labels(kind, "error" if failed else "ok").inc()
-        if kind != "subscription":  # a subscription's duration is its connection's
-            LATENCY.labels(kind).observe(time.perf_counter() - start)
+        started = time.perf_counter()
+        yield from super().on_operation()
+        observe(self.execution_context, started)

@@ -5,21 +5,15 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 
 import strawberry
-from strawberry.extensions import (
-    AddValidationRules,
-    MaxAliasesLimiter,
-    QueryDepthLimiter,
-    ValidationCache,
-)
+from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
 
 from resolvers import contents, engagement, live, views
 from resolvers.context import Info
 from schema.contents import Content
+from schema.documents import CachedDocuments
 from schema.engagement import EngagementSummary, LikePayload, ReactorConnection
-from schema.errors import ErrorCodes
 from schema.execution import CompiledExecutionContext
-from schema.metrics import OperationMetrics
-from schema.parsing import SafeParserCache
+from schema.metrics import ObservedErrorCodes
 from schema.views import ViewPayload, ViewSessionInfo
 
 
@@ -62,13 +56,13 @@ class Subscription:
             yield summary
 
 
-def _limit_rules() -> list[type]:
-    # Built once: rule classes made per request would defeat ValidationCache
-    # (strawberry issue 4635).
+def _limit_rules() -> tuple[type, ...]:
+    # Built once: rule classes made per request would defeat the validation
+    # cache (strawberry issue 4635).
     rules: list[type] = []
     for ext in (QueryDepthLimiter(max_depth=10), MaxAliasesLimiter(max_alias_count=30)):
         rules.extend(ext.validation_rules)
-    return rules
+    return tuple(rules)
 
 
 RULES = _limit_rules()
@@ -79,12 +73,8 @@ def build_schema() -> strawberry.Schema:
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        extensions=[
-            lambda: AddValidationRules(RULES),
-            lambda: SafeParserCache(maxsize=1024),
-            ValidationCache,
-            ErrorCodes,
-            OperationMetrics,
-        ],
+        # Two extensions, not five: each costs a hook context per operation and
+        # per subscription push.
+        extensions=[lambda: CachedDocuments(RULES), ObservedErrorCodes],
         execution_context_class=CompiledExecutionContext,
     )
