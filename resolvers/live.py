@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from functools import lru_cache
 
 import orjson
 import strawberry
 
 from domain import reads
+from domain.reactions import ReactionType
 from domain.summary import Summary, summarize
 from resolvers.context import Info
 from schema.engagement import EngagementSummary
@@ -46,7 +48,22 @@ async def engagement_updated(
             if update.message is None:
                 # Pub/sub may have dropped messages while reconnecting: re-read.
                 (latest[cid],) = await ctx.fresh_loaders().summary.load_many([cid])
+                yield EngagementSummary.from_domain(latest[cid])
             else:
-                data = orjson.loads(update.message)
-                latest[cid] = summarize(cid, data["n"], data["u"], latest[cid].viewer_reaction)
-            yield EngagementSummary.from_domain(latest[cid])
+                latest[cid], pushed = _pushed(cid, update.message, latest[cid].viewer_reaction)
+                yield pushed
+
+
+@lru_cache(maxsize=4096)
+def _pushed(
+    content_id: str, message: str, viewer_reaction: ReactionType | None
+) -> tuple[Summary, EngagementSummary]:
+    """One decoded summary per (message, viewer state), shared by every subscriber.
+
+    All local subscribers of a channel receive the same message; sharing the
+    object decodes it once and lets the executor reuse one execution result
+    for all of them (schema.execution, subscription events).
+    """
+    data = orjson.loads(message)
+    summary = summarize(content_id, data["n"], data["u"], viewer_reaction)
+    return summary, EngagementSummary.from_domain(summary)

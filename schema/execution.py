@@ -17,11 +17,14 @@ attributes, so running them twice is harmless.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 from operator import attrgetter
-from typing import Any
+from typing import Any, cast
 
 from graphql import (
+    ExecutionResult,
+    FieldNode,
     GraphQLBoolean,
     GraphQLEnumType,
     GraphQLID,
@@ -33,6 +36,7 @@ from graphql import (
     GraphQLResolveInfo,
     GraphQLScalarType,
     GraphQLString,
+    OperationType,
 )
 from graphql.execution.collect_fields import FieldDetailsList
 from graphql.pyutils import AwaitableOrValue, Path, Undefined
@@ -134,12 +138,75 @@ class CompiledExecutionContext(StrawberryGraphQLCoreExecutionContext):
         # its nodes) alive, so no id in a key can be reused.
         self._plans: dict[tuple[Any, ...], tuple[FieldDetailsList, Plan | None]] = {}
 
+        # Set on per-event copies: the subscription executor they come from, and
+        # whether this event's completion stayed on compiled (pure) plans.
+        self._event_of: CompiledExecutionContext | None = None
+        self._pure = True
+        self._share: tuple[Any, ...] | _Unset | None = _UNSET
+
+    # --- subscription events ----------------------------------------------------------
+    #
+    # 1,000 subscribers of one content receive the same push. When the event's
+    # whole execution is a pure function of (operation, variables, payload), the
+    # first subscriber's result is reused by the others holding the same payload
+    # object (resolvers.live hands out one object per message and viewer state).
+    # Pure means: the root field is strawberry's subscription field (its
+    # per-event resolve returns the payload) and every object below it was
+    # completed by a compiled plan of basic fields, which read only attributes.
+
     def build_per_event_executor(self, payload: Any) -> Any:
-        executor = super().build_per_event_executor(payload)
+        executor = cast("CompiledExecutionContext", super().build_per_event_executor(payload))
         # graphql-core's subfield memo is keyed by per-event lists and shared by
         # every event's copy: it would grow by one entry per push, forever.
         executor._relevant_sub_fields = {}
+        executor._event_of = self
+        executor._pure = True
         return executor
+
+    def execute_operation(self, serially: bool | None = None) -> Any:
+        parent = self._event_of
+        key = parent._share_key() if parent is not None else None
+        if key is None:
+            return super().execute_operation(serially)
+        payload = self.root_value
+        full = (*key, id(payload))
+        hit = _EVENT_RESULTS.get(full)
+        if hit is not None and hit[0] is payload:
+            return hit[2]
+        result = super().execute_operation(serially)
+        if self._pure and isinstance(result, ExecutionResult) and not result.errors:
+            _EVENT_RESULTS.put(full, (payload, self.operation, result))
+        return result
+
+    def _share_key(self) -> tuple[Any, ...] | None:
+        if self._share is _UNSET:
+            self._share = self._compute_share_key()
+        return self._share  # type: ignore[return-value]
+
+    def _compute_share_key(self) -> tuple[Any, ...] | None:
+        op = self.operation
+        selections = op.selection_set.selections
+        if op.operation != OperationType.SUBSCRIPTION or len(selections) != 1:
+            return None
+        node = selections[0]
+        if not isinstance(node, FieldNode) or node.directives:
+            return None
+        root = self.schema.subscription_type
+        field_def = root.fields.get(node.name.value) if root is not None else None
+        if field_def is None or field_def.subscribe is None or not self._compile_ok:
+            return None
+        probe = object()
+        try:
+            if field_def.resolve is None or field_def.resolve(probe, None) is not probe:
+                return None
+        except Exception:  # a resolve that needs more than the event: not shareable
+            return None
+        variables = _freeze(self.variable_values.coerced)
+        if variables is _UNHASHABLE:
+            return None
+        # The operation node is one object per query text (parse cache); each
+        # cache entry keeps it alive, so its id stays its own.
+        return (id(op), variables)
 
     # --- compilation ---------------------------------------------------------------
 
@@ -258,6 +325,7 @@ class CompiledExecutionContext(StrawberryGraphQLCoreExecutionContext):
                     return self._project(plan, result)
                 except Exception:  # graphql-core completes it and reports any error
                     pass
+        self._pure = False
         return super().complete_object_value(
             return_type, field_details_list, info, path, result, position_context
         )
@@ -285,6 +353,64 @@ class CompiledExecutionContext(StrawberryGraphQLCoreExecutionContext):
         return super().complete_list_value(
             return_type, field_details_list, info, path, result, position_context
         )
+
+    def complete_abstract_value(self, *args: Any, **kwargs: Any) -> Any:
+        self._pure = False  # type resolution may consult the context
+        return super().complete_abstract_value(*args, **kwargs)
+
+
+class _Unset:
+    pass
+
+
+_UNSET = _Unset()
+_UNHASHABLE = object()
+
+
+def _freeze(value: Any) -> Any:
+    """A hashable, order-stable image of coerced variables, or _UNHASHABLE."""
+    if isinstance(value, dict):
+        items = [(k, _freeze(v)) for k, v in sorted(value.items())]
+        return _UNHASHABLE if any(v is _UNHASHABLE for _, v in items) else ("d", tuple(items))
+    if isinstance(value, list | tuple):
+        frozen = [_freeze(v) for v in value]
+        return _UNHASHABLE if any(v is _UNHASHABLE for v in frozen) else ("l", tuple(frozen))
+    try:
+        hash(value)
+    except TypeError:
+        return _UNHASHABLE
+    return (type(value), value)
+
+
+class _EventResults:
+    """Shared subscription-event results, bounded, oldest out first.
+
+    An entry is (payload, operation, result) and keeps the payload and the
+    operation alive, so the ids in its key stay theirs.
+    """
+
+    def __init__(self, maxsize: int) -> None:
+        self._maxsize = maxsize
+        self._entries: OrderedDict[tuple[Any, ...], tuple[Any, Any, ExecutionResult]] = (
+            OrderedDict()
+        )
+
+    def get(self, key: tuple[Any, ...]) -> tuple[Any, Any, ExecutionResult] | None:
+        return self._entries.get(key)
+
+    def put(self, key: tuple[Any, ...], entry: tuple[Any, Any, ExecutionResult]) -> None:
+        self._entries[key] = entry
+        if len(self._entries) > self._maxsize:
+            self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+_EVENT_RESULTS = _EventResults(4096)
 
 
 def _leaf(coerce: Callable[[Any], Any], value: Any) -> Any:

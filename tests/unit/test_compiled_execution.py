@@ -8,9 +8,11 @@ from typing import Any
 
 import pytest
 import strawberry
+from graphql import ExecutionResult
 from graphql.execution import Executor
 
-from schema.execution import CompiledExecutionContext
+from schema.documents import CachedDocuments
+from schema.execution import _EVENT_RESULTS, CompiledExecutionContext, _EventResults
 
 
 @strawberry.enum
@@ -230,3 +232,80 @@ async def test_a_subscription_compiles_once_not_once_per_event(
     assert not any(r.errors for r in results)
     # Card once; Tag once per selection (tags, child): not once per event.
     assert sorted(compiled) == ["Card", "Tag", "Tag"]
+
+
+SHARED = [card(1), card(2)]
+
+
+@strawberry.type
+class SharedSubscription:
+    @strawberry.subscription
+    async def cards(self, n: int) -> AsyncGenerator[Card, None]:
+        for c in SHARED[:n]:
+            yield c
+
+    @strawberry.subscription
+    async def fresh(self, n: int) -> AsyncGenerator[Card, None]:
+        for i in range(n):
+            yield card(i)
+
+
+# Sharing needs the one document per query text that the parse cache gives.
+SHARING = strawberry.Schema(
+    query=Query,
+    subscription=SharedSubscription,
+    extensions=[CachedDocuments],
+    execution_context_class=CompiledExecutionContext,
+)
+
+
+async def run_subscription(query: str, variables: dict[str, Any] | None = None) -> list[Any]:
+    stream = await SHARING.subscribe(query, variable_values=variables)
+    return [r async for r in stream]
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "shared"),
+    [
+        # Same text, same payload objects: the second subscriber reuses the results.
+        ("subscription { cards(n: 2) { id tags { name } } }", None, True),
+        # Arguments of the root field do not change the result of an event.
+        (
+            "subscription($n: Int!) { cards(n: $n) { id } }",
+            "subscription($n: Int!) { cards(n: $n) { id } }",
+            True,
+        ),
+        # A resolver field below the root: the event is not known to be pure.
+        ("subscription { cards(n: 2) { id shout } }", None, False),
+        # Different payload objects: nothing to share.
+        ("subscription { fresh(n: 2) { id } }", None, False),
+    ],
+)
+async def test_subscription_event_results_are_shared_only_when_pure(
+    first: str, second: str | None, shared: bool
+) -> None:
+    _EVENT_RESULTS.clear()
+    a = await run_subscription(first, {"n": 2} if "$n" in first else None)
+    b = await run_subscription(second or first, {"n": 2} if "$n" in first else None)
+    assert [r.data for r in a] == [r.data for r in b]
+    assert not any(r.errors for r in a + b)
+    # strawberry wraps graphql-core's result; the data dict is graphql-core's own.
+    same = [ra.data is rb.data for ra, rb in zip(a, b, strict=True)]
+    assert same == [shared, shared]
+
+
+async def test_variables_that_change_the_selection_are_part_of_the_key() -> None:
+    _EVENT_RESULTS.clear()
+    query = "subscription($t: Boolean!) { cards(n: 1) { id tags @include(if: $t) { name } } }"
+    with_tags = await run_subscription(query, {"t": True})
+    without = await run_subscription(query, {"t": False})
+    assert "tags" in with_tags[0].data["cards"]
+    assert "tags" not in without[0].data["cards"]
+
+
+def test_the_shared_results_are_bounded() -> None:
+    results = _EventResults(maxsize=2)
+    for i in range(3):
+        results.put((i,), (object(), object(), ExecutionResult({"i": i}, None)))
+    assert len(results) == 2
+    assert results.get((0,)) is None
