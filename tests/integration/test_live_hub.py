@@ -292,6 +292,22 @@ async def test_channels_are_rate_limited_independently(broadcast_factory) -> Non
         assert await next_update(sub) == Update("a", "a2")
 
 
+async def test_a_rate_limited_reader_waits_without_extra_tasks(broadcast_factory) -> None:
+    # Every subscriber of a storm waits out its rate limit on every push: the
+    # wait must not cost tasks (it used to race a sleep task with an event task).
+    async with LiveHub(broadcast_factory) as hub, hub.subscribe(["a"]) as sub:
+        await hub.publish("a", "1")
+        assert await next_update(sub) == Update("a", "1")
+        await hub.publish("a", "2")
+        await eventually(lambda: sub.pending == 1)
+        before = len(asyncio.all_tasks())
+        reader = asyncio.ensure_future(anext(sub))
+        await asyncio.sleep(0.05)  # inside the 0.25 s limit: the reader is waiting
+        assert not reader.done()
+        assert len(asyncio.all_tasks()) == before + 1  # the reader itself, nothing else
+        assert await asyncio.wait_for(reader, TIMEOUT) == Update("a", "2")
+
+
 # -- LiveHub: supervision ----------------------------------------------------------
 
 
