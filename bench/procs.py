@@ -141,6 +141,10 @@ class Server:
             "warning",
             "--ws",
             "websockets",
+            # As `main.py serve`: live pushes are ~100-byte JSON frames, and
+            # per-connection zlib on each cost more CPU than it saved bytes.
+            "--ws-per-message-deflate",
+            "false",
             *uvicorn_fast_flags(),
         ]
         self.cmd = cmd

@@ -155,6 +155,13 @@ class CompiledExecutionContext(StrawberryGraphQLCoreExecutionContext):
     # completed by a compiled plan of basic fields, which read only attributes.
 
     def build_per_event_executor(self, payload: Any) -> Any:
+        key = self._share_key()
+        if key is not None:
+            hit = _EVENT_RESULTS.get((*key, id(payload)))
+            if hit is not None and hit[0] is payload:
+                # graphql-core only asks the per-event executor to execute:
+                # replaying spares copying this executor for every subscriber.
+                return _Replay(hit[2])
         executor = cast("CompiledExecutionContext", super().build_per_event_executor(payload))
         # graphql-core's subfield memo is keyed by per-event lists and shared by
         # every event's copy: it would grow by one entry per push, forever.
@@ -361,6 +368,16 @@ class CompiledExecutionContext(StrawberryGraphQLCoreExecutionContext):
 
 class _Unset:
     pass
+
+
+class _Replay:
+    """Stands in for a per-event executor whose result is already known."""
+
+    def __init__(self, result: ExecutionResult) -> None:
+        self._result = result
+
+    def execute_operation(self, serially: bool | None = None) -> ExecutionResult:
+        return self._result
 
 
 _UNSET = _Unset()
