@@ -52,17 +52,17 @@ class Summary:
         )
 
 
+# Built once: summarize runs for every card of every feed and every push.
+_REACTION_FIELDS = tuple((r, f"{REACTION_PREFIX}{r.value}") for r in ReactionType)
+
+
 def summarize(
     content_id: str,
     counters: Mapping[str, int],
     unique_viewers: int = 0,
     viewer_reaction: ReactionType | None = None,
 ) -> Summary:
-    reactions = tuple(
-        (r, counters.get(f"{REACTION_PREFIX}{r.value}", 0))
-        for r in ReactionType
-        if counters.get(f"{REACTION_PREFIX}{r.value}", 0) > 0
-    )
+    reactions = tuple((r, n) for r, field in _REACTION_FIELDS if (n := counters.get(field, 0)) > 0)
     views = max(0, counters.get(VIEWS, 0))
     return Summary(
         content_id=content_id,
