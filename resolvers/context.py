@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,13 +32,32 @@ class Services:
 
 class Loaders:
     """Per-request (per-operation for subscriptions) DataLoaders: a feed of N
-    cards costs one counters round trip and one viewer-reactions query."""
+    cards costs one counters round trip and one viewer-reactions query.
+
+    Keyed by a tuple of content ids, not by one id: a 50-card feed is one key
+    (one future) rather than fifty, while every field of an operation that
+    asks for summaries (aliases, single and list fields) still shares one batch.
+    """
 
     def __init__(self, deps: Deps, actor: Actor | None) -> None:
-        async def load(ids: list[str]) -> list[Summary]:
-            return await load_summaries(deps, actor, ids)
+        async def load(groups: list[tuple[str, ...]]) -> list[list[Summary]]:
+            wanted = list(dict.fromkeys(cid for group in groups for cid in group))
+            # At most MAX_BATCH ids per read, as one field may ask: bounded scripts.
+            chunks = [wanted[i : i + MAX_BATCH] for i in range(0, len(wanted), MAX_BATCH)]
+            found = {
+                s.content_id: s
+                for part in await asyncio.gather(
+                    *(load_summaries(deps, actor, chunk) for chunk in chunks)
+                )
+                for s in part
+            }
+            return [[found[cid] for cid in group] for group in groups]
 
-        self.summary: DataLoader[str, Summary] = DataLoader(load, max_batch_size=MAX_BATCH)
+        self.summaries: DataLoader[tuple[str, ...], list[Summary]] = DataLoader(load)
+
+    async def summary(self, content_id: str) -> Summary:
+        (found,) = await self.summaries.load((content_id,))
+        return found
 
 
 @dataclass(slots=True)

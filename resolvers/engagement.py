@@ -24,7 +24,7 @@ async def engagement_summary(info: Info, content_id: strawberry.ID) -> Engagemen
     reads.check_ids([content_id], "contentId")
     ctx = info.context
     ctx.user()
-    return EngagementSummary.from_domain(await ctx.loaders.summary.load(str(content_id)))
+    return EngagementSummary.from_domain(await ctx.loaders.summary(str(content_id)))
 
 
 async def engagement_summaries(
@@ -32,7 +32,7 @@ async def engagement_summaries(
 ) -> list[EngagementSummary]:
     ids = reads.check_ids([str(c) for c in content_ids])
     info.context.user()
-    found = await info.context.loaders.summary.load_many(ids)
+    found = await info.context.loaders.summaries.load(tuple(ids))
     return [EngagementSummary.from_domain(s) for s in found]
 
 

@@ -32,7 +32,7 @@ async def engagement_updated(
     async with ctx.services.hub.subscribe(wanted) as updates:
         # Loaders per operation: a WebSocket context lives as long as the socket.
         latest: dict[str, Summary] = {
-            s.content_id: s for s in await ctx.fresh_loaders().summary.load_many(ids)
+            s.content_id: s for s in await ctx.fresh_loaders().summaries.load(tuple(ids))
         }
         for cid in ids:
             yield EngagementSummary.from_domain(latest[cid])
@@ -47,7 +47,7 @@ async def engagement_updated(
             cid = channels[update.channel]
             if update.message is None:
                 # Pub/sub may have dropped messages while reconnecting: re-read.
-                (latest[cid],) = await ctx.fresh_loaders().summary.load_many([cid])
+                latest[cid] = await ctx.fresh_loaders().summary(cid)
                 yield EngagementSummary.from_domain(latest[cid])
             else:
                 latest[cid], pushed = _pushed(cid, update.message, latest[cid].viewer_reaction)

@@ -51,6 +51,37 @@ async def test_feed_costs_constant_round_trips(runtime, mongo_db, monkeypatch, n
     assert mongo_db.counts["reactions.find"] == 1
 
 
+async def test_every_summary_field_of_an_operation_shares_one_batch(runtime, mongo_db, monkeypatch):
+    deps = runtime.deps
+    ids = [f"c{i}" for i in range(6)]
+    for cid in ids:
+        await register_content(deps, SERVICE, cid, "creator", ContentKind.SHORT, None)
+    await deps.contents.get_many(ids)
+    query = """query($a: [ID!]!, $b: [ID!]!) {
+      one: engagementSummary(contentId: "c0") { likes }
+      two: engagementSummary(contentId: "c5") { contentId }
+      feed: engagementSummaries(contentIds: $a) { contentId }
+      more: engagementSummaries(contentIds: $b) { contentId } }"""
+    import httpx
+
+    app = GraphQLApp(runtime.services)
+    token = issue_token("t" * 32, "viewer")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        mongo_db.counts.clear()
+        trips = RoundTrips(monkeypatch)
+        r = await c.post(
+            "/graphql",
+            json={"query": query, "variables": {"a": ids[:4], "b": ["c3", "c4", "c3"]}},
+            headers={"authorization": f"Bearer {token}"},
+        )
+    data = r.json()["data"]
+    assert data["two"]["contentId"] == "c5"
+    assert [x["contentId"] for x in data["feed"]] == ids[:4]
+    assert [x["contentId"] for x in data["more"]] == ["c3", "c4", "c3"]
+    assert trips.count == 1
+    assert mongo_db.counts["reactions.find"] == 1
+
+
 async def test_anonymous_feed_needs_no_mongodb(runtime, mongo_db, monkeypatch):
     deps = runtime.deps
     await register_content(deps, SERVICE, "c0", "creator", ContentKind.SHORT, None)
