@@ -29,6 +29,14 @@ class Keys:
     def uniques(self, content_id: str) -> str:
         return f"{self._tag(self.partition(content_id))}:uv:{content_id}"
 
+    def counter_pairs(self, partition: int, content_ids: list[str]) -> list[str]:
+        """counters(c), uniques(c) for each c, all of one partition.
+
+        The tag is built once: a feed read names 100 keys on every request.
+        """
+        tag = self._tag(partition)
+        return [name for c in content_ids for name in (f"{tag}:cnt:{c}", f"{tag}:uv:{c}")]
+
     def applied(self, partition: int) -> str:
         return f"{self._tag(partition)}:applied"
 

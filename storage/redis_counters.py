@@ -118,7 +118,7 @@ class RedisCounters:
         calls: list[Call] = []
         for p in order:
             cids = by_partition.get(p, [])
-            names = [k for cid in cids for k in (keys.counters(cid), keys.uniques(cid))]
+            names = keys.counter_pairs(p, cids)
             calls.append(
                 ([*names, keys.applied(p)], [len(cids), *(e.event_id for e in probes.get(p, []))])
             )

@@ -1,0 +1,28 @@
+"""Key names: the batched builder names exactly what the single ones do."""
+
+from __future__ import annotations
+
+import pytest
+
+from storage.keys import Keys
+
+
+@pytest.mark.parametrize("keys", [Keys(), Keys(prefix="x", partitions=16)])
+def test_counter_pairs_match_the_single_key_builders(keys: Keys) -> None:
+    ids = [f"c{i}" for i in range(50)] + ["é", "a:b", ""]
+    by_partition: dict[int, list[str]] = {}
+    for cid in ids:
+        by_partition.setdefault(keys.partition(cid), []).append(cid)
+    for p, cids in by_partition.items():
+        expected = [k for c in cids for k in (keys.counters(c), keys.uniques(c))]
+        assert keys.counter_pairs(p, cids) == expected
+
+
+def test_keys_of_one_content_share_its_partition_tag() -> None:
+    keys = Keys(partitions=8)
+    p = keys.partition("c42")
+    tag = f"{{p{p}}}"
+    assert tag in keys.counters("c42")
+    assert tag in keys.uniques("c42")
+    assert tag in keys.view_dedupe("c42", "viewer")
+    assert tag in keys.stream(p) and tag in keys.applied(p)
