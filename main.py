@@ -41,6 +41,7 @@ from domain.deps import Deps
 from domain.errors import Unauthenticated
 from domain.ports import ViewPorts
 from domain.views import PolicyBook
+from resolvers import http_post
 from resolvers.auth import TokenVerifier, issue_token
 from resolvers.context import Context, Loaders, Services
 from schema.root import build_schema
@@ -305,6 +306,7 @@ class GraphQLApp(GraphQL):
     def __init__(self, services: Services, **kwargs: Any) -> None:
         super().__init__(build_schema(), **kwargs)
         self.services = services
+        self._lean = http_post.serves(self)
 
     async def get_context(self, request: Any, response: Any) -> Context:  # type: ignore[override]
         actor, auth_error = None, None
@@ -332,8 +334,13 @@ class GraphQLApp(GraphQL):
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
+        request = Request(scope, receive=receive)
         try:
-            response: Response = await self.run(Request(scope, receive=receive))
+            response: Response | None = None
+            if self._lean and http_post.is_plain_json_post(scope):
+                response = await http_post.answer(self, request, orjson.dumps)
+            if response is None:
+                response = await self.run(request)
         except StrawberryHTTPException as exc:
             # Strawberry answers these (malformed JSON, no query, wrong method) in
             # plain text; clients get the same error shape as everywhere else.
