@@ -318,6 +318,9 @@ class GraphQLApp(GraphQL):
         loaders = Loaders(self.services.deps, actor)
         return Context(self.services, actor, loaders, request, response, auth_error)
 
+    async def get_sub_response(self, request: Request | WebSocket) -> Response:
+        return http_post.SubResponse()
+
     async def on_ws_connect(self, context: Context) -> Any:  # type: ignore[override]
         params = context.connection_params or {}
         header = params.get("authorization") or params.get("Authorization")

@@ -33,11 +33,24 @@ class Loaders:
     """Per-request (per-operation for subscriptions) DataLoaders: a feed of N
     cards costs one counters round trip and one viewer-reactions query."""
 
-    def __init__(self, deps: Deps, actor: Actor | None) -> None:
-        async def load(ids: list[str]) -> list[Summary]:
-            return await load_summaries(deps, actor, ids)
+    __slots__ = ("_actor", "_deps", "_summary")
 
-        self.summary: DataLoader[str, Summary] = DataLoader(load, max_batch_size=MAX_BATCH)
+    def __init__(self, deps: Deps, actor: Actor | None) -> None:
+        self._deps = deps
+        self._actor = actor
+        self._summary: DataLoader[str, Summary] | None = None
+
+    @property
+    def summary(self) -> DataLoader[str, Summary]:
+        # Made on first use: most mutations never read a summary through it.
+        if self._summary is None:
+            deps, actor = self._deps, self._actor
+
+            async def load(ids: list[str]) -> list[Summary]:
+                return await load_summaries(deps, actor, ids)
+
+            self._summary = DataLoader(load, max_batch_size=MAX_BATCH)
+        return self._summary
 
 
 @dataclass(slots=True)

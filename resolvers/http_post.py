@@ -60,6 +60,18 @@ def is_plain_json_post(scope: dict[str, Any]) -> bool:
     return False
 
 
+class SubResponse(Response):
+    """What resolvers see as ``info.context.response``: a status and headers to
+    merge into the answer, as strawberry's sub-response, without building the
+    empty body and default headers that strawberry then deletes again."""
+
+    def __init__(self) -> None:
+        self.status_code = None  # type: ignore[assignment]
+        self.background = None
+        self.body = b""
+        self.raw_headers = []
+
+
 class JSONBody(Response):
     """A response whose body is already encoded, with the headers strawberry's
     ``create_response`` sends: content-length, content-type, then the headers

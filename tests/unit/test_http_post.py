@@ -257,3 +257,22 @@ async def test_content_length_is_the_body_length(apps) -> None:
     await lean(scope, receive, send)
     headers = dict(sent[0]["headers"])
     assert int(headers[b"content-length"]) == len(sent[1]["body"])
+
+
+@pytest.mark.parametrize("status", [None, 201, 401])
+async def test_headers_and_status_a_resolver_sets_reach_the_answer(apps, status) -> None:
+    lean, _, _ = apps
+    data = {"data": {"x": "é"}}
+    answers = []
+    for build in (
+        lambda sub: http_post.JSONBody(orjson.dumps(data), sub),
+        lambda sub: lean.create_response(data, sub),  # strawberry's own
+    ):
+        sub = await lean.get_sub_response(None)
+        sub.status_code = status
+        sub.headers["x-trace"] = "t1"
+        sub.set_cookie("seen", "1")
+        response = build(sub)
+        answers.append((response.status_code, response.raw_headers, response.body))
+    assert answers[0] == answers[1]
+    assert answers[0][0] == (status or 200)
