@@ -387,10 +387,16 @@ def create_app(settings: Settings | None = None, *, db: Any = None, redis: Any =
             {"status": "ok" if ok else "unavailable", **checks}, status_code=200 if ok else 503
         )
 
-    graphql_holder: dict[str, GraphQLApp] = {}
+    class _Endpoint:
+        """The routes' ASGI target: the GraphQL app exists only once the lifespan
+        has opened the clients it needs."""
 
-    async def graphql_endpoint(scope: Any, receive: Any, send: Any) -> None:
-        await graphql_holder["app"](scope, receive, send)
+        app: GraphQLApp
+
+        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            await self.app(scope, receive, send)
+
+    graphql_endpoint = _Endpoint()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -399,7 +405,7 @@ def create_app(settings: Settings | None = None, *, db: Any = None, redis: Any =
             holder["runtime"] = runtime
             LIVE_SUBSCRIBERS.set_function(lambda: runtime.services.hub.subscriber_count)
             app.state.runtime = runtime
-            graphql_holder["app"] = GraphQLApp(
+            graphql_endpoint.app = GraphQLApp(
                 runtime.services,
                 allowed_origins=settings.allowed_origins,
                 keep_alive=True,
@@ -409,14 +415,10 @@ def create_app(settings: Settings | None = None, *, db: Any = None, redis: Any =
             async with embedded_workers(runtime):
                 yield
 
-    class _Endpoint:
-        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-            await graphql_endpoint(scope, receive, send)
-
     return Starlette(
         routes=[
-            Route("/graphql", _Endpoint(), methods=["GET", "POST"]),
-            WebSocketRoute("/graphql", _Endpoint()),
+            Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql_endpoint),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),
