@@ -3,17 +3,19 @@
 Nearly every request is a POST of ``application/json`` carrying one operation.
 Strawberry's view serves every transport (GET, GraphiQL, multipart uploads,
 batches, SSE and multipart subscriptions, incremental delivery) and pays for
-deciding among them on each request: about 60 µs of CPU per request here, a
-tenth of a like mutation's cost outside graphql-core. This path decides with a
-few cheap checks and otherwise calls the same hooks in the same order
-(``get_root_value``, ``get_sub_response``, ``get_context``, ``schema.execute``,
-``process_result``, ``_handle_errors``) to produce the same response bytes.
+deciding among them on each request: about 60 µs of CPU per request more than a
+bare Starlette route (docs/PERFORMANCE.md, scenario 1). This path decides with a
+few cheap checks and otherwise calls the same hooks (``get_root_value``,
+``get_sub_response``, ``get_context``, ``schema.execute``, ``process_result``,
+``_handle_errors``) to produce the same response bytes.
 
-Whatever does not fit (another method or content type, a body that is not a
-JSON object, a ``query`` that is not a string, ``variables`` or ``extensions``
-that are not objects, a batch) goes to strawberry's view untouched, which then
-answers exactly as before. tests/unit/test_http_post.py compares both on a table
-of requests so they cannot drift apart.
+Whatever does not fit (another method or content type, a ``query`` that is not
+a string, ``variables`` or ``extensions`` that are not objects, a batch) goes to
+strawberry's view untouched, which then answers exactly as before. One answer
+differs on purpose: a JSON body that is neither an object nor an array (``null``,
+``5``, ``"{ x }"``) is a 400 here, where strawberry's view fails with a 500.
+tests/unit/test_http_post.py compares both on a table of requests so they cannot
+drift apart unnoticed.
 """
 
 from __future__ import annotations
@@ -100,7 +102,11 @@ async def answer(
     except JSONDecodeError as exc:
         raise HTTPException(400, "Unable to parse request body as JSON") from exc
     if type(data) is not dict:
-        return None
+        if type(data) is list:
+            return None  # a batch: the view answers that batching is off
+        # Strawberry's view fails on this with an AttributeError (a 500 and a
+        # logged traceback); the request is the client's mistake.
+        raise HTTPException(400, "The GraphQL request must be a JSON object")
     query = data.get("query")
     variables = data.get("variables")
     extensions = data.get("extensions")

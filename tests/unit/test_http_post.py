@@ -124,7 +124,6 @@ CASES: list[tuple[str, dict[str, Any], bool]] = [
     ("variables not an object", post({"query": "{ x }", "variables": [1]}), False),
     ("extensions not an object", post({"query": "{ x }", "extensions": "x"}), False),
     ("batch", post([{"query": "{ x }"}]), False),
-    ("JSON string body", post(b'"{ x }"'), False),
     ("uppercase media type", post(like(), headers=[(b"content-type", b"Application/JSON")]), False),
     ("text/plain", post(like(), headers=[(b"content-type", b"text/plain")]), False),
     ("no content type", post(like(), headers=[]), False),
@@ -276,3 +275,20 @@ async def test_headers_and_status_a_resolver_sets_reach_the_answer(apps, status)
         answers.append((response.status_code, response.raw_headers, response.body))
     assert answers[0] == answers[1]
     assert answers[0][0] == (status or 200)
+
+
+@pytest.mark.parametrize("body", [b"null", b"5", b'"{ x }"', b"true"])
+async def test_a_json_body_that_is_no_object_is_a_bad_request(apps, body) -> None:
+    lean, view, _ = apps
+    # Strawberry's own view fails on these; the lean path answers them.
+    assert (await call(view, post(body), "c-x"))[0] == "raised"
+    status, _, payload = await call(lean, post(body), "c-x")
+    assert status == 400
+    assert orjson.loads(payload) == {
+        "errors": [
+            {
+                "message": "The GraphQL request must be a JSON object",
+                "extensions": {"code": "BAD_REQUEST"},
+            }
+        ]
+    }
