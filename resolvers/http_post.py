@@ -11,9 +11,10 @@ few cheap checks and otherwise calls the same hooks (``get_root_value``,
 
 Whatever does not fit (another method or content type, a ``query`` that is not
 a string, ``variables`` or ``extensions`` that are not objects, a batch) goes to
-strawberry's view untouched, which then answers exactly as before. One answer
-differs on purpose: a JSON body that is neither an object nor an array (``null``,
-``5``, ``"{ x }"``) is a 400 here, where strawberry's view fails with a 500.
+strawberry's view untouched, which then answers exactly as before. Two answers
+differ on purpose, both a 400 BAD_REQUEST here: a JSON body that is neither an
+object nor an array (``null``, ``5``, ``"{ x }"``), where strawberry's view fails
+with a 500, and a subscription (see ``_POST_OPERATIONS``).
 tests/unit/test_http_post.py compares both on a table of requests so they cannot
 drift apart unnoticed.
 """
@@ -37,7 +38,12 @@ if TYPE_CHECKING:
 
 # Strawberry's view decides by the media type alone; parameters (charset) don't matter.
 _JSON = "application/json"
-_POST_OPERATIONS = frozenset(OperationType.from_http("POST"))
+# Strawberry also allows subscriptions over POST, for its SSE and multipart
+# transports, which serves() rules out. Without one, graphql-core runs the
+# subscription resolver as if it were a query and fails inside it: a masked
+# INTERNAL_SERVER_ERROR and a logged traceback for a client's mistake. Refused
+# up front instead: 400 "subscriptions are not allowed when using POST".
+_POST_OPERATIONS = frozenset({OperationType.QUERY, OperationType.MUTATION})
 
 
 def serves(view: GraphQL[Any, Any]) -> bool:

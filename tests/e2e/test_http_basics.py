@@ -95,6 +95,12 @@ async def test_json_that_is_not_an_object_is_a_bad_request(http: httpx.AsyncClie
         assert r.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
 
 
+async def test_subscription_over_http_is_a_bad_request(http: httpx.AsyncClient) -> None:
+    body = await gql(http, 'subscription { engagementUpdated(contentIds: ["x"]) { likes } }')
+    assert single_error_code(body) == "BAD_REQUEST"
+    assert "subscriptions are not allowed" in body["errors"][0]["message"]
+
+
 async def test_missing_query_is_rejected_without_leaking(http: httpx.AsyncClient) -> None:
     r = await http.post("/graphql", json={"variables": {}})
     assert r.status_code == 400
