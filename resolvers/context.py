@@ -39,21 +39,34 @@ class Loaders:
     asks for summaries (aliases, single and list fields) still shares one batch.
     """
 
-    def __init__(self, deps: Deps, actor: Actor | None) -> None:
-        async def load(groups: list[tuple[str, ...]]) -> list[list[Summary]]:
-            wanted = list(dict.fromkeys(cid for group in groups for cid in group))
-            # At most MAX_BATCH ids per read, as one field may ask: bounded scripts.
-            chunks = [wanted[i : i + MAX_BATCH] for i in range(0, len(wanted), MAX_BATCH)]
-            found = {
-                s.content_id: s
-                for part in await asyncio.gather(
-                    *(load_summaries(deps, actor, chunk) for chunk in chunks)
-                )
-                for s in part
-            }
-            return [[found[cid] for cid in group] for group in groups]
+    __slots__ = ("_actor", "_deps", "_summaries")
 
-        self.summaries: DataLoader[tuple[str, ...], list[Summary]] = DataLoader(load)
+    def __init__(self, deps: Deps, actor: Actor | None) -> None:
+        self._deps = deps
+        self._actor = actor
+        self._summaries: DataLoader[tuple[str, ...], list[Summary]] | None = None
+
+    @property
+    def summaries(self) -> DataLoader[tuple[str, ...], list[Summary]]:
+        # Made on first use: most mutations never read a summary through it.
+        if self._summaries is None:
+            deps, actor = self._deps, self._actor
+
+            async def load(groups: list[tuple[str, ...]]) -> list[list[Summary]]:
+                wanted = list(dict.fromkeys(cid for group in groups for cid in group))
+                # At most MAX_BATCH ids per read, as one field may ask: bounded scripts.
+                chunks = [wanted[i : i + MAX_BATCH] for i in range(0, len(wanted), MAX_BATCH)]
+                found = {
+                    s.content_id: s
+                    for part in await asyncio.gather(
+                        *(load_summaries(deps, actor, chunk) for chunk in chunks)
+                    )
+                    for s in part
+                }
+                return [[found[cid] for cid in group] for group in groups]
+
+            self._summaries = DataLoader(load)
+        return self._summaries
 
     async def summary(self, content_id: str) -> Summary:
         (found,) = await self.summaries.load((content_id,))

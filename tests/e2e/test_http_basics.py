@@ -87,6 +87,20 @@ async def test_malformed_json_is_an_error_with_a_code(http: httpx.AsyncClient) -
     assert body["errors"][0]["extensions"]["code"]
 
 
+async def test_json_that_is_not_an_object_is_a_bad_request(http: httpx.AsyncClient) -> None:
+    for body in (b"null", b"5", b'"{ engagementSummary }"'):
+        r = await http.post("/graphql", content=body, headers={"content-type": "application/json"})
+        assert_no_leak(r.text)
+        assert r.status_code == 400, (body, r.text)
+        assert r.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+
+
+async def test_subscription_over_http_is_a_bad_request(http: httpx.AsyncClient) -> None:
+    body = await gql(http, 'subscription { engagementUpdated(contentIds: ["x"]) { likes } }')
+    assert single_error_code(body) == "BAD_REQUEST"
+    assert "subscriptions are not allowed" in body["errors"][0]["message"]
+
+
 async def test_missing_query_is_rejected_without_leaking(http: httpx.AsyncClient) -> None:
     r = await http.post("/graphql", json={"variables": {}})
     assert r.status_code == 400

@@ -10,6 +10,7 @@ ENV = (
     "ALLOWED_ORIGINS",
     "STREAM_PARTITIONS",
     "IDEMPOTENCY_TTL_S",
+    "ACCESS_LOG",
 )
 
 
@@ -48,3 +49,17 @@ def test_bad_values_are_refused_at_start(monkeypatch, name, value):
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError, match=name.lower()):
         Settings()
+
+
+@pytest.mark.parametrize(("raw", "expected"), [(None, True), ("false", False), ("1", True)])
+def test_serve_passes_the_access_log_setting_to_uvicorn(monkeypatch, raw, expected):
+    import uvicorn
+
+    import main
+
+    if raw is not None:
+        monkeypatch.setenv("ACCESS_LOG", raw)
+    seen: dict[str, object] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: seen.update(kwargs))
+    assert main.main(["serve", "--port", "1"]) == 0
+    assert seen["access_log"] is expected
