@@ -277,3 +277,12 @@ async def test_browser_origins_are_checked(likeview_server: Server) -> None:
         async with GqlWs.connect(likeview_server.ws_url, origin="https://evil.example"):
             pass
     assert refused.value.response.status_code == 403
+
+
+async def test_the_server_declines_per_message_compression(likeview_server: Server) -> None:
+    # The client offers permessage-deflate (websockets does by default); pushes
+    # are ~100-byte frames to many sockets, so serve turns compression off.
+    async with GqlWs.connect(likeview_server.ws_url) as ws:
+        offered = ws.ws.request.headers.get("Sec-WebSocket-Extensions", "")
+        assert "permessage-deflate" in offered
+        assert ws.ws.response.headers.get("Sec-WebSocket-Extensions") is None
