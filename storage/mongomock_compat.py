@@ -70,8 +70,74 @@ def patch_id_lookup() -> None:
         if ids is None:
             return original(self, filter)
         store = self._store
-        found = [store[i] for i in ids if i in store]
+        # What CollectionStore's `in` and `[]` do per key, done once per lookup.
+        store._remove_expired_documents()
+        with store._rwlock.reader():
+            docs = store._documents
+            found = [docs[i] for i in ids if i in docs]
         return (doc for doc in found if filter_applies(filter, doc))
 
     setattr(_iter_documents, _PATCHED, True)
     setattr(collection, "_iter_documents", _iter_documents)  # noqa: B010 - mypy: method
+
+
+# --- per-document helpers on mongomock's write path ---------------------------
+#
+# Every insert and update walks the whole document twice in Python: once to
+# refuse field names with a NUL character, once to copy it while converting
+# datetimes to naive UTC at millisecond precision. Both call isinstance against
+# ABCs (Mapping, OrderedDict) for every value, which is most of their cost; the
+# view path stores ~100 session documents per request. These versions take the
+# common exact types (str, int, float, bool, None, bytes, dict, list) directly
+# and hand anything else to mongomock's own function, so every value comes out
+# exactly as before (tests compare them on assorted documents).
+
+_ATOMS = frozenset({str, int, float, bool, type(None), bytes})
+
+
+def _fast_patch_datetimes(original: Any) -> Any:
+    def patch(value: Any) -> Any:
+        kind = type(value)
+        if kind is dict:
+            return {k: v if type(v) in _ATOMS else patch(v) for k, v in value.items()}
+        if kind is list or kind is tuple:
+            return [v if type(v) in _ATOMS else patch(v) for v in value]
+        if kind in _ATOMS:
+            return value
+        # datetime, Timestamp, OrderedDict and subclasses: mongomock's own rules
+        # (which recurse through this function again).
+        return original(value)
+
+    setattr(patch, _PATCHED, True)
+    patch.__wrapped__ = original  # type: ignore[attr-defined]
+    return patch
+
+
+def _fast_key_check(original: Any) -> Any:
+    from collections.abc import Mapping
+
+    def check(data: Any) -> None:
+        for key, value in data.items():
+            if "\0" in key:
+                # Let mongomock raise its own error.
+                original({key: None})
+            kind = type(value)
+            if kind is dict or (
+                kind not in _ATOMS and kind is not list and isinstance(value, Mapping)
+            ):
+                check(value)
+
+    setattr(check, _PATCHED, True)
+    check.__wrapped__ = original  # type: ignore[attr-defined]
+    return check
+
+
+def patch_document_helpers() -> None:
+    from mongomock import helpers
+
+    current = helpers.patch_datetime_awareness_in_document
+    if not getattr(current, _PATCHED, False):
+        helpers.patch_datetime_awareness_in_document = _fast_patch_datetimes(current)
+    checker = mc._recursive_key_check_null_character
+    if not getattr(checker, _PATCHED, False):
+        mc._recursive_key_check_null_character = _fast_key_check(checker)
