@@ -96,3 +96,20 @@ async def test_documents_of_the_old_whole_layout_still_read() -> None:
     await db["view_sessions"].insert_one(old)
     got = await MongoViewSessions(db).get_many(["s-min"])
     assert got["s-min"].session == MINIMAL
+
+
+async def test_racing_first_writes_report_the_loser_in_either_bulk_form() -> None:
+    db = open_client(None)["docs_race"]
+    repo = MongoViewSessions(db)
+    other = replace(MINIMAL, session_id="s-other")
+    assert await repo.save_many([(MINIMAL, 0, [])]) == set()
+    # Only inserts (insert_many): the taken one is a conflict, the new one is written.
+    assert await repo.save_many([(MINIMAL, 0, []), (other, 0, [])]) == {"s-min"}
+    assert set(await repo.get_many(["s-min", "s-other"])) == {"s-min", "s-other"}
+    # Inserts with updates (bulk_write): the same answer.
+    third = replace(MINIMAL, session_id="s-third")
+    moved = replace(other, watched_ms=9000)
+    assert await repo.save_many([(MINIMAL, 0, []), (moved, 1, []), (third, 0, [])]) == {"s-min"}
+    got = await repo.get_many(["s-other", "s-third"])
+    assert got["s-other"].session == moved and got["s-other"].version == 2
+    assert got["s-third"].version == 1
