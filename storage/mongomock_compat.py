@@ -57,6 +57,28 @@ def _pinned_ids(filter: Any) -> list[Any] | None:
     return None
 
 
+# A range on one field (the outbox relay's "outbox.occurred_at_ms < cutoff") cannot
+# match a document without that field's top-level key, and mongomock's generic
+# filter costs microseconds per document: with one session document per view,
+# the relay's periodic scan grew with every view ever recorded. Such documents
+# are skipped before the filter; the rest get the complete filter.
+
+_RANGE_OPS = frozenset({"$lt", "$lte", "$gt", "$gte"})
+
+
+def _range_head(filter: Any) -> str | None:
+    if not isinstance(filter, dict) or len(filter) != 1:
+        return None
+    ((path, cond),) = filter.items()
+    if not isinstance(path, str) or path.startswith("$") or not path:
+        return None
+    if not isinstance(cond, dict) or not cond or not set(cond) <= _RANGE_OPS:
+        return None
+    if not all(type(v) in (int, float) for v in cond.values()):
+        return None
+    return path.split(".", 1)[0]
+
+
 def patch_id_lookup() -> None:
     from mongomock.filtering import filter_applies
 
@@ -68,14 +90,31 @@ def patch_id_lookup() -> None:
     def _iter_documents(self: Any, filter: Any) -> Any:
         ids = _pinned_ids(filter)
         if ids is None:
-            return original(self, filter)
+            head = _range_head(filter)
+            if head is None:
+                return original(self, filter)
+            store = self._store
+            if store.is_empty:
+                filter_applies(filter, {})  # mongomock validates the filter even then
+            return (
+                doc for doc in list(store.documents) if head in doc and filter_applies(filter, doc)
+            )
         store = self._store
         # What CollectionStore's `in` and `[]` do per key, done once per lookup.
         store._remove_expired_documents()
         with store._rwlock.reader():
             docs = store._documents
-            found = [docs[i] for i in ids if i in docs]
-        return (doc for doc in found if filter_applies(filter, doc))
+            found = [(i, docs[i]) for i in ids if i in docs]
+        if len(filter) == 1:
+            # Nothing but the _id: a document stored under that very key, with an
+            # _id of the same type, matches; anything odd still goes to the filter.
+            return (
+                doc
+                for i, doc in found
+                if (type(doc.get("_id")) is type(i) and doc["_id"] == i)
+                or filter_applies(filter, doc)
+            )
+        return (doc for _, doc in found if filter_applies(filter, doc))
 
     setattr(_iter_documents, _PATCHED, True)
     setattr(collection, "_iter_documents", _iter_documents)  # noqa: B010 - mypy: method

@@ -173,3 +173,54 @@ async def test_documents_read_back_as_with_mongomock_helpers(monkeypatch):
     fast.pop("_id"), stock.pop("_id")
     assert _same(fast, stock)
     assert fast["n"]["l"][0] == at.replace(microsecond=456000)
+
+
+RANGE_DOCS: list[dict[str, Any]] = [
+    {"_id": "none"},
+    {"_id": "empty-list", "outbox": []},
+    {"_id": "list", "outbox": [{"occurred_at_ms": 5}, {"occurred_at_ms": 50}]},
+    {"_id": "list-late", "outbox": [{"occurred_at_ms": 500}]},
+    {"_id": "list-no-field", "outbox": [{"other": 1}]},
+    {"_id": "scalar", "outbox": 3},
+    {"_id": "null", "outbox": None},
+    {"_id": "sub", "outbox": {"occurred_at_ms": 7}},
+    {"_id": "sub-null", "outbox": {"occurred_at_ms": None}},
+    {"_id": "str", "outbox": {"occurred_at_ms": "5"}},
+    {"_id": "float", "v": 2.5, "outbox": [{"occurred_at_ms": 9.5}]},
+    {"_id": "top", "v": 4},
+    {"_id": "top-null", "v": None},
+    {"_id": 7, "v": 1},
+]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"outbox.occurred_at_ms": {"$lt": 100}},
+        {"outbox.occurred_at_ms": {"$lte": 7, "$gt": 4}},
+        {"outbox.occurred_at_ms": {"$gte": 500}},
+        {"outbox.occurred_at_ms": {"$lt": float("nan")}},
+        {"outbox": {"$lt": 10}},
+        {"v": {"$gt": 1}},
+        {"v": {"$lt": 3.0}},
+        {"missing.path": {"$lt": 1}},
+        {"v": {"$lt": None}},  # not a plain number: the plain scan answers
+        {"v": {"$lt": 3}, "outbox": {"$gt": 1}},  # two fields: the plain scan
+        {"_id": 7},
+        {"_id": {"$in": [7, "none", "top"]}},
+    ],
+)
+async def test_range_and_id_filters_give_the_same_documents_as_a_scan(query):
+    from mongomock.filtering import filter_applies
+
+    col = open_client(None)["compat"]["ranges"]
+    await col.delete_many({})
+    await col.insert_many([dict(d) for d in RANGE_DOCS])
+    expected = sorted(str(d["_id"]) for d in RANGE_DOCS if filter_applies(query, d))
+    assert sorted([str(d["_id"]) async for d in col.find(query)]) == expected
+    assert await col.count_documents(query) == len(expected)
+
+
+async def test_range_filter_on_an_empty_collection():
+    col = open_client(None)["compat"]["ranges-empty"]
+    assert [d async for d in col.find({"a.b": {"$lt": 5}})] == []
