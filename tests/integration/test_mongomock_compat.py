@@ -224,3 +224,67 @@ async def test_range_and_id_filters_give_the_same_documents_as_a_scan(query):
 async def test_range_filter_on_an_empty_collection():
     col = open_client(None)["compat"]["ranges-empty"]
     assert [d async for d in col.find({"a.b": {"$lt": 5}})] == []
+
+
+# --- the single-document insert: same results, errors and stored documents -------
+
+
+def _insert_cases() -> list[tuple[str, Any]]:
+    from datetime import UTC, datetime
+
+    at = datetime(2026, 11, 24, 1, 2, 3, 456789, tzinfo=UTC)
+    return [
+        ("plain", lambda c: c.insert_one({"_id": "a", "v": 1, "n": {"at": at, "l": [at]}})),
+        ("no-id", lambda c: type(c.insert_one({"v": 2}).inserted_id).__name__),
+        ("dup", lambda c: [c.insert_one({"_id": "d"}), c.insert_one({"_id": "d", "x": 1})]),
+        ("int-key", lambda c: c.insert_one({"_id": "k", 5: 1})),
+        ("dollar", lambda c: c.insert_one({"_id": "s", "$set": 1})),
+        ("nul", lambda c: c.insert_one({"_id": "n", "a": {"b\0": 1}})),
+        ("dict-id", lambda c: [c.insert_one({"_id": {"a": 1}}), c.insert_one({"_id": {"a": 1}})]),
+        ("unencodable", lambda c: c.insert_one({"_id": "u", "s": {1, 2}})),
+        (
+            "unique",
+            lambda c: [
+                c.create_index("email", unique=True),
+                c.insert_one({"_id": 1, "email": "x"}),
+                c.insert_one({"_id": 2, "email": "x"}),
+            ],
+        ),
+        (
+            "many",
+            lambda c: (
+                c.insert_many(
+                    [{"_id": "m1"}, {"_id": "m1"}, {"_id": "m2", "at": at}], ordered=False
+                ).inserted_ids
+            ),
+        ),
+        ("many-ordered", lambda c: c.insert_many([{"_id": "o1"}, {"_id": "o1"}, {"_id": "o2"}])),
+    ]
+
+
+@pytest.mark.parametrize("case", _insert_cases(), ids=lambda c: c[0])
+def test_insert_matches_mongomock(case, monkeypatch):
+    import mongomock
+    import mongomock.collection as mc
+
+    open_client(None)  # installs the shims
+    fast: Any = mc.Collection._insert
+    assert getattr(fast, "__wrapped__", None) is not None
+
+    def run() -> tuple[Any, list[Any]]:
+        col: Any = mongomock.MongoClient(tz_aware=True).db.col
+        try:
+            outcome: Any = ("ok", repr(case[1](col)))
+        except Exception as exc:
+            details = getattr(exc, "details", None)
+            outcome = ("error", type(exc), str(exc), repr(details))
+        docs = sorted((repr(d) for d in col.find({}, {"_id": 0})), key=str)
+        ids = sorted(repr(type(d["_id"])) for d in col.find({}))
+        return outcome, [docs, ids]
+
+    got = run()
+    monkeypatch.setattr(mc.Collection, "_insert", fast.__wrapped__)
+    want = run()
+    if case[0] == "plain":
+        assert "datetime" in str(got)
+    assert got == want
