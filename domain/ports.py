@@ -99,6 +99,11 @@ class EventLog(Protocol):
 class EventArchive(Protocol):
     async def store(self, events: Sequence[EngagementEvent]) -> int: ...
 
+    async def store_raw_views(self, events: Sequence[Mapping[str, Any]]) -> int:
+        """Raw view events as ``EngagementEvent.to_dict()`` dicts, as the log carries
+        them (decoding each into an event only to encode it again cost the archiver
+        most of its time)."""
+
     async def existing(self, event_ids: Sequence[str]) -> set[str]: ...
 
 

@@ -18,10 +18,17 @@ def open_client(url: str | None) -> Any:
         return AsyncIOMotorClient(url, tz_aware=True, uuidRepresentation="standard")
     from mongomock_motor import AsyncMongoMockClient
 
-    from storage.mongomock_compat import patch_bulk_sort, patch_id_lookup
+    from storage.mongomock_compat import (
+        patch_bulk_sort,
+        patch_document_helpers,
+        patch_id_lookup,
+        patch_insert,
+    )
 
     patch_bulk_sort()
     patch_id_lookup()
+    patch_document_helpers()
+    patch_insert()
     return AsyncMongoMockClient(tz_aware=True)
 
 

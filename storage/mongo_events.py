@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pymongo.errors import BulkWriteError, DuplicateKeyError
@@ -24,23 +24,26 @@ class MongoEventArchive:
         Raw view events (the high-volume part) are kept as one document per
         batch in ``view_events``; every other event is one ``events`` document.
         """
-        raw = [e for e in events if e.kind == RAW_VIEW]
+        raw = [e.to_dict() for e in events if e.kind == RAW_VIEW]
         rest = [e for e in events if e.kind != RAW_VIEW]
-        stored = await self._store_batch(raw) if raw else 0
+        stored = await self.store_raw_views(raw) if raw else 0
         if not rest:
             return stored
         return stored + await self._store_each(rest)
 
-    async def _store_batch(self, events: Sequence[EngagementEvent]) -> int:
-        ids = sorted(e.event_id for e in events)
+    async def store_raw_views(self, events: Sequence[Mapping[str, Any]]) -> int:
+        """Raw view events given as ``EngagementEvent.to_dict()`` dicts: one document."""
+        if not events:
+            return 0
+        ids = sorted(e["event_id"] for e in events)
         # The same batch redelivered gets the same id and is skipped.
         digest = hashlib.blake2b("\x00".join(ids).encode(), digest_size=16).hexdigest()
         try:
             await self._raw_views.insert_one(
                 {
                     "_id": digest,
-                    "first_ms": min(e.occurred_at_ms for e in events),
-                    "events": [e.to_dict() for e in events],
+                    "first_ms": min(e["occurred_at_ms"] for e in events),
+                    "events": list(events),
                 }
             )
         except DuplicateKeyError:

@@ -57,6 +57,28 @@ def _pinned_ids(filter: Any) -> list[Any] | None:
     return None
 
 
+# A range on one field (the outbox relay's "outbox.occurred_at_ms < cutoff") cannot
+# match a document without that field's top-level key, and mongomock's generic
+# filter costs microseconds per document: with one session document per view,
+# the relay's periodic scan grew with every view ever recorded. Such documents
+# are skipped before the filter; the rest get the complete filter.
+
+_RANGE_OPS = frozenset({"$lt", "$lte", "$gt", "$gte"})
+
+
+def _range_head(filter: Any) -> str | None:
+    if not isinstance(filter, dict) or len(filter) != 1:
+        return None
+    ((path, cond),) = filter.items()
+    if not isinstance(path, str) or path.startswith("$") or not path:
+        return None
+    if not isinstance(cond, dict) or not cond or not set(cond) <= _RANGE_OPS:
+        return None
+    if not all(type(v) in (int, float) for v in cond.values()):
+        return None
+    return path.split(".", 1)[0]
+
+
 def patch_id_lookup() -> None:
     from mongomock.filtering import filter_applies
 
@@ -68,10 +90,152 @@ def patch_id_lookup() -> None:
     def _iter_documents(self: Any, filter: Any) -> Any:
         ids = _pinned_ids(filter)
         if ids is None:
-            return original(self, filter)
+            head = _range_head(filter)
+            if head is None:
+                return original(self, filter)
+            store = self._store
+            if store.is_empty:
+                filter_applies(filter, {})  # mongomock validates the filter even then
+            return (
+                doc for doc in list(store.documents) if head in doc and filter_applies(filter, doc)
+            )
         store = self._store
-        found = [store[i] for i in ids if i in store]
-        return (doc for doc in found if filter_applies(filter, doc))
+        # What CollectionStore's `in` and `[]` do per key, done once per lookup.
+        store._remove_expired_documents()
+        with store._rwlock.reader():
+            docs = store._documents
+            found = [(i, docs[i]) for i in ids if i in docs]
+        if len(filter) == 1:
+            # Nothing but the _id: a document stored under that very key, with an
+            # _id of the same type, matches; anything odd still goes to the filter.
+            return (
+                doc
+                for i, doc in found
+                if (type(doc.get("_id")) is type(i) and doc["_id"] == i)
+                or filter_applies(filter, doc)
+            )
+        return (doc for _, doc in found if filter_applies(filter, doc))
 
     setattr(_iter_documents, _PATCHED, True)
     setattr(collection, "_iter_documents", _iter_documents)  # noqa: B010 - mypy: method
+
+
+# --- per-document helpers on mongomock's write path ---------------------------
+#
+# Every insert and update walks the whole document twice in Python: once to
+# refuse field names with a NUL character, once to copy it while converting
+# datetimes to naive UTC at millisecond precision. Both call isinstance against
+# ABCs (Mapping, OrderedDict) for every value, which is most of their cost; the
+# view path stores ~100 session documents per request. These versions take the
+# common exact types (str, int, float, bool, None, bytes, dict, list) directly
+# and hand anything else to mongomock's own function, so every value comes out
+# exactly as before (tests compare them on assorted documents).
+
+_ATOMS = frozenset({str, int, float, bool, type(None), bytes})
+
+
+def _fast_patch_datetimes(original: Any) -> Any:
+    def patch(value: Any) -> Any:
+        kind = type(value)
+        if kind is dict:
+            return {k: v if type(v) in _ATOMS else patch(v) for k, v in value.items()}
+        if kind is list or kind is tuple:
+            return [v if type(v) in _ATOMS else patch(v) for v in value]
+        if kind in _ATOMS:
+            return value
+        # datetime, Timestamp, OrderedDict and subclasses: mongomock's own rules
+        # (which recurse through this function again).
+        return original(value)
+
+    setattr(patch, _PATCHED, True)
+    patch.__wrapped__ = original  # type: ignore[attr-defined]
+    return patch
+
+
+def _fast_key_check(original: Any) -> Any:
+    from collections.abc import Mapping
+
+    def check(data: Any) -> None:
+        for key, value in data.items():
+            if "\0" in key:
+                # Let mongomock raise its own error.
+                original({key: None})
+            kind = type(value)
+            if kind is dict or (
+                kind not in _ATOMS and kind is not list and isinstance(value, Mapping)
+            ):
+                check(value)
+
+    setattr(check, _PATCHED, True)
+    check.__wrapped__ = original  # type: ignore[attr-defined]
+    return check
+
+
+def patch_document_helpers() -> None:
+    from mongomock import helpers
+
+    current = helpers.patch_datetime_awareness_in_document
+    if not getattr(current, _PATCHED, False):
+        helpers.patch_datetime_awareness_in_document = _fast_patch_datetimes(current)
+    checker = mc._recursive_key_check_null_character
+    if not getattr(checker, _PATCHED, False):
+        mc._recursive_key_check_null_character = _fast_key_check(checker)
+
+
+# --- a single-document insert ---------------------------------------------------
+#
+# Collection._insert, as mongomock 4.3 writes it, for one document: the same
+# checks in the same order, with its version test (a packaging parse on every
+# insert) made once, and the duplicate-_id test and the store write done under
+# one store lock instead of taking mongomock's reader/writer lock twice. Lists,
+# sessions and old pymongo versions go to mongomock's own method.
+
+
+def _fast_insert(original: Any) -> Any:
+    from collections.abc import Mapping
+
+    from mongomock import DuplicateKeyError, helpers
+    from packaging import version
+
+    bson = getattr(mc, "BSON", None)
+    check_keys = version.parse("3.6") > helpers.PYMONGO_VERSION
+    object_id_type = getattr(mc, "ObjectId", None)
+    if bson is None or check_keys or object_id_type is None:
+        return original
+
+    def _insert(self: Any, data: Any, session: Any = None, ordered: bool = True) -> Any:
+        if session or not isinstance(data, Mapping):
+            return original(self, data, session, ordered)
+        doc: Any = data
+        if not all(isinstance(k, str) for k in doc):
+            raise ValueError("Document keys must be strings")
+        mc._validate_data_fields(doc)
+        bson.encode(doc, check_keys=False)
+        if "_id" not in doc:
+            doc["_id"] = object_id_type()
+        object_id = doc["_id"]
+        if isinstance(object_id, dict):
+            object_id = helpers.hashdict(object_id)
+        store = self._store
+        store._remove_expired_documents()
+        with store._rwlock.writer():
+            if object_id in store._documents:
+                raise DuplicateKeyError("E11000 Duplicate Key Error", 11000)
+            doc = helpers.patch_datetime_awareness_in_document(doc)
+            store._documents[object_id] = doc
+        try:
+            self._ensure_uniques(doc)
+        except DuplicateKeyError:
+            del store[object_id]
+            raise
+        return doc["_id"]
+
+    setattr(_insert, _PATCHED, True)
+    _insert.__wrapped__ = original  # type: ignore[attr-defined]
+    return _insert
+
+
+def patch_insert() -> None:
+    current = mc.Collection._insert
+    if not getattr(current, _PATCHED, False):
+        setattr(mc.Collection, "_insert", _fast_insert(current))  # noqa: B010 - mypy: method

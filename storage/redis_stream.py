@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,29 +10,58 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
-from domain.events import EngagementEvent
+from domain.events import RAW_VIEW, EngagementEvent
 from storage.keys import Keys
 
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
-    """One stream entry: the events one request appended to one partition."""
+    """One stream entry: the events one request appended to one partition.
+
+    Raw view events (archive only, the bulk of a recordViews batch) travel in
+    their own field and stay encoded until the archiver asks for them: the
+    aggregator never decodes them.
+    """
 
     partition: int
     message_id: str
     events: tuple[EngagementEvent, ...]
+    raw_views: str | bytes | None = None  # a JSON list of EngagementEvent.to_dict() dicts
+    raw_view_count: int = 0
+
+    @property
+    def size(self) -> int:
+        return len(self.events) + self.raw_view_count
 
 
 def events_of(deliveries: Sequence[Delivery]) -> list[EngagementEvent]:
+    """The events other than raw views (older entries may still carry raw views here)."""
     return [e for d in deliveries for e in d.events]
 
 
+def raw_views_of(deliveries: Sequence[Delivery]) -> list[dict[str, Any]]:
+    """Raw view events as the dicts they were encoded from, in delivery order."""
+    return [raw for d in deliveries if d.raw_views for raw in orjson.loads(d.raw_views)]
+
+
 def encode(events: Sequence[EngagementEvent]) -> dict[str, bytes]:
-    return {"b": orjson.dumps([e.to_dict() for e in events])}
+    fields: dict[str, bytes] = {}
+    rest = [e.to_dict() for e in events if e.kind != RAW_VIEW]
+    raw = [e.to_dict() for e in events if e.kind == RAW_VIEW]
+    if rest or not raw:
+        fields["b"] = orjson.dumps(rest)
+    if raw:
+        fields["r"] = orjson.dumps(raw)
+        fields["n"] = str(len(raw)).encode()
+    return fields
 
 
-def decode(fields: dict[str, str]) -> tuple[EngagementEvent, ...]:
-    return tuple(EngagementEvent.from_dict(raw) for raw in orjson.loads(fields["b"]))
+def decode(partition: int, message_id: str, fields: Mapping[str, Any]) -> Delivery:
+    events = tuple(EngagementEvent.from_dict(raw) for raw in orjson.loads(fields.get("b", "[]")))
+    raw = fields.get("r")
+    if raw is None:
+        return Delivery(partition, message_id, events)
+    return Delivery(partition, message_id, events, raw, int(fields["n"]))
 
 
 class RedisEventLog:
@@ -123,7 +152,7 @@ class RedisEventConsumer:
                 continue
             for message_id, fields in reply[1]:
                 if fields:
-                    out.append(Delivery(partition, message_id, decode(fields)))
+                    out.append(decode(partition, message_id, fields))
         return out
 
     async def ack(self, deliveries: Sequence[Delivery]) -> None:
@@ -144,5 +173,5 @@ class RedisEventConsumer:
             partition = self._by_stream[stream]
             for message_id, fields in messages:
                 if fields:  # a deleted entry comes back empty
-                    out.append(Delivery(partition, message_id, decode(fields)))
+                    out.append(decode(partition, message_id, fields))
         return out

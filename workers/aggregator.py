@@ -56,7 +56,8 @@ class Aggregator:
         # live UI re-reads its own reaction before it shows the new count.
         mine: dict[str, str] = {}
         for partition, items in by_partition.items():
-            # Raw view events only feed the archive; they change no counter.
+            # Raw view events only feed the archive; they change no counter (new
+            # entries carry them apart, undecoded; older ones inline).
             countable = [e for e in events_of(items) if e.deltas or e.unique]
             changed = await self._counters.apply(partition, countable)
             for cid, reading in changed.items():
@@ -79,7 +80,7 @@ class Aggregator:
             log.warning("publishing live updates failed", exc_info=True)
         self.applied_batches += 1
         BATCHES.inc()
-        count = sum(len(d.events) for d in deliveries)
+        count = sum(d.size for d in deliveries)
         EVENTS_APPLIED.inc(count)
         return count
 

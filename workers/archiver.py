@@ -6,7 +6,7 @@ import asyncio
 import logging
 
 from domain.ports import EventArchive
-from storage.redis_stream import Delivery, RedisEventConsumer, events_of
+from storage.redis_stream import Delivery, RedisEventConsumer, events_of, raw_views_of
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +37,11 @@ class Archiver:
 
     async def _store(self, items: list[Delivery]) -> int:
         events = events_of(items)
+        raw_views = raw_views_of(items)
         await self._archive.store(events)
+        await self._archive.store_raw_views(raw_views)
         await self._consumer.ack(items)
-        return len(events)
+        return len(events) + len(raw_views)
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.run_once()

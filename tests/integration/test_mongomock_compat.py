@@ -1,5 +1,7 @@
 """mongomock 4.3 + pymongo >= 4.11 bulk updates (mongomock issue 912): our shim."""
 
+from typing import Any
+
 import pytest
 from pymongo import InsertOne, ReplaceOne, UpdateOne
 
@@ -60,3 +62,229 @@ async def test_id_lookup_sees_updates_and_deletes():
     assert (await col.update_one({"_id": "a", "v": 1}, {"$set": {"v": 3}})).matched_count == 0
     await col.delete_one({"_id": "a"})
     assert await col.find_one({"_id": "a"}) is None
+
+
+# --- the per-document helpers: same output and errors as mongomock's own ---------
+
+
+def _assorted_documents() -> list[object]:
+    from collections import OrderedDict
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from bson import Int64, ObjectId, Timestamp
+    from bson.son import SON
+
+    aware = datetime(2026, 11, 24, 1, 2, 3, 456789, tzinfo=UTC)
+    plus2 = datetime(2026, 11, 24, 3, 2, 3, 999999, tzinfo=timezone(timedelta(hours=2)))
+    naive = datetime(2026, 1, 1, 0, 0, 0, 1500)
+    return [
+        {"_id": "s1", "a": 1, "b": 2.5, "c": None, "d": True, "e": "x", "f": b"\x00"},
+        {"at": aware, "nested": {"at": plus2, "list": [naive, {"deep": aware}, (1, aware)]}},
+        {"tuple": (1, 2, (3, [aware])), "empty": [], "emptyd": {}, "oid": ObjectId()},
+        OrderedDict([("z", aware), ("a", OrderedDict([("n", naive)]))]),
+        SON([("k", aware), ("sub", {"t": Timestamp(5, 1)})]),
+        {"int64": Int64(7), "ts0": Timestamp(0, 0)},
+        [aware, {"a": [naive]}],
+        aware,
+        "plain",
+        7,
+    ]
+
+
+def _same(a: Any, b: Any) -> bool:
+    from bson import Timestamp
+
+    if isinstance(a, Timestamp) and isinstance(b, Timestamp):
+        return True  # Timestamp(0, 0) becomes "now" in both: compare shape only
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if hasattr(a, "tzinfo"):
+        return a == b and a.tzinfo == b.tzinfo
+    return bool(a == b)
+
+
+@pytest.mark.parametrize("doc", _assorted_documents(), ids=lambda d: type(d).__name__)
+def test_datetime_patch_matches_mongomock(doc, monkeypatch):
+    from mongomock import helpers
+
+    open_client(None)  # installs the shims
+    fast: Any = helpers.patch_datetime_awareness_in_document
+    stock = fast.__wrapped__
+    got = fast(doc)
+    monkeypatch.setattr(helpers, "patch_datetime_awareness_in_document", stock)
+    assert _same(got, stock(doc))
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"a": 1, "b": {"c": [{"\0bad": 1}]}},  # lists are not looked into, as in mongomock
+        {"a": {"b\0": 1}},
+        {"x\0": 1},
+        {"a": {"b": {"c": {"d\0e": 1}}}},
+        {"a": __import__("bson.son", fromlist=["SON"]).SON([("s\0", 1)])},
+        {"a": __import__("collections").OrderedDict([("ok", {"n\0": 1})])},
+        {"a": {1: "int key"}},
+        {"fine": {"deep": {"er": [1, 2]}}},
+    ],
+)
+def test_key_check_matches_mongomock(doc):
+    import mongomock.collection as mc
+
+    open_client(None)
+    fast: Any = mc._recursive_key_check_null_character
+    stock = fast.__wrapped__
+
+    def outcome(fn):
+        try:
+            fn(doc)
+        except Exception as exc:
+            return type(exc), str(exc)
+        return None
+
+    assert outcome(fast) == outcome(stock)
+
+
+async def test_documents_read_back_as_with_mongomock_helpers(monkeypatch):
+    from datetime import UTC, datetime
+
+    import mongomock.collection as mc
+    from mongomock import helpers
+
+    col = open_client(None)["compat"]["helpers"]
+    await col.delete_many({})
+    at = datetime(2026, 11, 24, 1, 2, 3, 456789, tzinfo=UTC)
+    doc = {"at": at, "n": {"l": [at, {"x": at}], "e": []}, "t": (1, 2), "s": "x", "z": None}
+    await col.insert_one({"_id": "fast", **doc})
+    await col.update_one({"_id": "fast"}, {"$set": {"u": at, "v": {"w": [at]}}})
+    fast_patch: Any = helpers.patch_datetime_awareness_in_document
+    fast_check: Any = mc._recursive_key_check_null_character
+    monkeypatch.setattr(helpers, "patch_datetime_awareness_in_document", fast_patch.__wrapped__)
+    monkeypatch.setattr(mc, "_recursive_key_check_null_character", fast_check.__wrapped__)
+    await col.insert_one({"_id": "stock", **doc})
+    await col.update_one({"_id": "stock"}, {"$set": {"u": at, "v": {"w": [at]}}})
+    fast = await col.find_one({"_id": "fast"})
+    stock = await col.find_one({"_id": "stock"})
+    assert fast is not None and stock is not None
+    fast.pop("_id"), stock.pop("_id")
+    assert _same(fast, stock)
+    assert fast["n"]["l"][0] == at.replace(microsecond=456000)
+
+
+RANGE_DOCS: list[dict[str, Any]] = [
+    {"_id": "none"},
+    {"_id": "empty-list", "outbox": []},
+    {"_id": "list", "outbox": [{"occurred_at_ms": 5}, {"occurred_at_ms": 50}]},
+    {"_id": "list-late", "outbox": [{"occurred_at_ms": 500}]},
+    {"_id": "list-no-field", "outbox": [{"other": 1}]},
+    {"_id": "scalar", "outbox": 3},
+    {"_id": "null", "outbox": None},
+    {"_id": "sub", "outbox": {"occurred_at_ms": 7}},
+    {"_id": "sub-null", "outbox": {"occurred_at_ms": None}},
+    {"_id": "str", "outbox": {"occurred_at_ms": "5"}},
+    {"_id": "float", "v": 2.5, "outbox": [{"occurred_at_ms": 9.5}]},
+    {"_id": "top", "v": 4},
+    {"_id": "top-null", "v": None},
+    {"_id": 7, "v": 1},
+]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"outbox.occurred_at_ms": {"$lt": 100}},
+        {"outbox.occurred_at_ms": {"$lte": 7, "$gt": 4}},
+        {"outbox.occurred_at_ms": {"$gte": 500}},
+        {"outbox.occurred_at_ms": {"$lt": float("nan")}},
+        {"outbox": {"$lt": 10}},
+        {"v": {"$gt": 1}},
+        {"v": {"$lt": 3.0}},
+        {"missing.path": {"$lt": 1}},
+        {"v": {"$lt": None}},  # not a plain number: the plain scan answers
+        {"v": {"$lt": 3}, "outbox": {"$gt": 1}},  # two fields: the plain scan
+        {"_id": 7},
+        {"_id": {"$in": [7, "none", "top"]}},
+    ],
+)
+async def test_range_and_id_filters_give_the_same_documents_as_a_scan(query):
+    from mongomock.filtering import filter_applies
+
+    col = open_client(None)["compat"]["ranges"]
+    await col.delete_many({})
+    await col.insert_many([dict(d) for d in RANGE_DOCS])
+    expected = sorted(str(d["_id"]) for d in RANGE_DOCS if filter_applies(query, d))
+    assert sorted([str(d["_id"]) async for d in col.find(query)]) == expected
+    assert await col.count_documents(query) == len(expected)
+
+
+async def test_range_filter_on_an_empty_collection():
+    col = open_client(None)["compat"]["ranges-empty"]
+    assert [d async for d in col.find({"a.b": {"$lt": 5}})] == []
+
+
+# --- the single-document insert: same results, errors and stored documents -------
+
+
+def _insert_cases() -> list[tuple[str, Any]]:
+    from datetime import UTC, datetime
+
+    at = datetime(2026, 11, 24, 1, 2, 3, 456789, tzinfo=UTC)
+    return [
+        ("plain", lambda c: c.insert_one({"_id": "a", "v": 1, "n": {"at": at, "l": [at]}})),
+        ("no-id", lambda c: type(c.insert_one({"v": 2}).inserted_id).__name__),
+        ("dup", lambda c: [c.insert_one({"_id": "d"}), c.insert_one({"_id": "d", "x": 1})]),
+        ("int-key", lambda c: c.insert_one({"_id": "k", 5: 1})),
+        ("dollar", lambda c: c.insert_one({"_id": "s", "$set": 1})),
+        ("nul", lambda c: c.insert_one({"_id": "n", "a": {"b\0": 1}})),
+        ("dict-id", lambda c: [c.insert_one({"_id": {"a": 1}}), c.insert_one({"_id": {"a": 1}})]),
+        ("unencodable", lambda c: c.insert_one({"_id": "u", "s": {1, 2}})),
+        (
+            "unique",
+            lambda c: [
+                c.create_index("email", unique=True),
+                c.insert_one({"_id": 1, "email": "x"}),
+                c.insert_one({"_id": 2, "email": "x"}),
+            ],
+        ),
+        (
+            "many",
+            lambda c: (
+                c.insert_many(
+                    [{"_id": "m1"}, {"_id": "m1"}, {"_id": "m2", "at": at}], ordered=False
+                ).inserted_ids
+            ),
+        ),
+        ("many-ordered", lambda c: c.insert_many([{"_id": "o1"}, {"_id": "o1"}, {"_id": "o2"}])),
+    ]
+
+
+@pytest.mark.parametrize("case", _insert_cases(), ids=lambda c: c[0])
+def test_insert_matches_mongomock(case, monkeypatch):
+    import mongomock
+    import mongomock.collection as mc
+
+    open_client(None)  # installs the shims
+    fast: Any = mc.Collection._insert
+    assert getattr(fast, "__wrapped__", None) is not None
+
+    def run() -> tuple[Any, list[Any]]:
+        col: Any = mongomock.MongoClient(tz_aware=True).db.col
+        try:
+            outcome: Any = ("ok", repr(case[1](col)))
+        except Exception as exc:
+            details = getattr(exc, "details", None)
+            outcome = ("error", type(exc), str(exc), repr(details))
+        docs = sorted((repr(d) for d in col.find({}, {"_id": 0})), key=str)
+        ids = sorted(repr(type(d["_id"])) for d in col.find({}))
+        return outcome, [docs, ids]
+
+    got = run()
+    monkeypatch.setattr(mc.Collection, "_insert", fast.__wrapped__)
+    want = run()
+    if case[0] == "plain":
+        assert "datetime" in str(got)
+    assert got == want
