@@ -532,6 +532,8 @@ def s4_views(ctx: Ctx) -> None:
     eps = res["ok"] * 100 / secs
     res["view_events_per_s"] = round(eps)
     res["probe_sample_error"] = probe["sample_error"]
+    if ctx.args.profile:
+        profile(ctx, "4", "views.lua", [*args, "m"], 8)
     ctx.results["4_views"] = res
     if res["sample_error"]:
         print(f"  sample error: {res['sample_error']}", flush=True)
@@ -811,7 +813,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--profile",
         action="store_true",
-        help="also profile the server with py-spy (extra runs of scenarios 1 and 3)",
+        help="also profile the server with py-spy (extra runs of scenarios 1, 3 and 4)",
     )
     args = p.parse_args(argv)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
