@@ -387,14 +387,15 @@ LAYERS = {
         "websockets/",
     ),
     "jwt": ("jwt/",),
+    # py-spy names a frame "func (path/relative/to/sys.path:line)".
     "app code (domain/storage/resolvers/schema/workers/subscriptions)": (
-        "/domain/",
-        "/storage/",
-        "/resolvers/",
-        "/schema/",
-        "/workers/",
-        "/subscriptions/",
-        "main.py",
+        "(domain/",
+        "(storage/",
+        "(resolvers/",
+        "(schema/",
+        "(workers/",
+        "(subscriptions/",
+        "(main.py",
     ),
 }
 
