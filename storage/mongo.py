@@ -22,13 +22,11 @@ def open_client(url: str | None) -> Any:
         patch_bulk_sort,
         patch_document_helpers,
         patch_id_lookup,
-        patch_insert,
     )
 
     patch_bulk_sort()
     patch_id_lookup()
     patch_document_helpers()
-    patch_insert()
     return AsyncMongoMockClient(tz_aware=True)
 
 
