@@ -17,8 +17,9 @@ attributes, so running them twice is harmless.
 
 from __future__ import annotations
 
+import weakref
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from operator import attrgetter
 from typing import Any, cast
 
@@ -34,6 +35,7 @@ from graphql import (
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLResolveInfo,
+    GraphQLResolveInfoHelpers,
     GraphQLScalarType,
     GraphQLString,
     OperationType,
@@ -122,11 +124,35 @@ def _leaf_coercer(t: GraphQLScalarType | GraphQLEnumType) -> Callable[[Any], Any
     return fn
 
 
+def _weak_helpers(executor: Any) -> GraphQLResolveInfoHelpers:
+    """graphql-core's resolver helpers, without a reference cycle.
+
+    graphql-core stores helpers bound to the executor on the executor itself, a
+    cycle that keeps every request's executor, context, DataLoader caches and
+    results alive until the cyclic GC runs. At a few hundred objects per feed
+    request that meant a young collection of ~50,000 garbage objects every
+    ~60 requests: 15-30 ms stalls, most of the feed's p99. Through a weak proxy
+    it all goes by reference counting when the request ends. The executor
+    outlives every resolver call (its own coroutines run them), so the proxy is
+    never dead when called.
+    """
+    proxy = weakref.proxy(executor)
+
+    def gather(values: Sequence[Awaitable[Any]]) -> Awaitable[list[Any]]:
+        return cast("Awaitable[list[Any]]", proxy.gather_async_work(values))
+
+    def track(values: Sequence[Awaitable[Any]]) -> None:
+        proxy.track_async_work(values)
+
+    return GraphQLResolveInfoHelpers(gather=gather, track=track)
+
+
 class CompiledExecutionContext(StrawberryGraphQLCoreExecutionContext):
     """Strawberry's execution context, plus compiled completion of plain objects."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.async_helpers = _weak_helpers(self)
         mm = self.middleware_manager
         # A schema extension with a resolve hook must see every field.
         self._compile_ok = mm is None or not mm._middleware_resolvers

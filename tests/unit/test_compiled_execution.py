@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import enum
+import gc
+import weakref
 from collections.abc import AsyncGenerator
 from typing import Any
 
@@ -309,3 +311,31 @@ def test_the_shared_results_are_bounded() -> None:
         results.put((i,), (object(), object(), ExecutionResult({"i": i}, None)))
     assert len(results) == 2
     assert results.get((0,)) is None
+
+
+class _Ctx:
+    """A context whose lifetime the test watches."""
+
+
+async def _context_outlives_request(schema: strawberry.Schema) -> bool:
+    ctx = _Ctx()
+    alive = weakref.ref(ctx)
+    result = await schema.execute(
+        QUERIES["all fields"], variable_values={"c": "good"}, context_value=ctx
+    )
+    assert not result.errors
+    del ctx, result
+    return alive() is not None
+
+
+async def test_a_finished_request_is_freed_without_the_cyclic_gc() -> None:
+    # graphql-core's executor refers to itself through its resolver helpers, so a
+    # request's context, loaders and results waited for the cyclic GC: a young
+    # collection of ~50,000 objects, a 15-30 ms stall, every few dozen feed requests.
+    gc.collect()
+    gc.disable()
+    try:
+        assert await _context_outlives_request(PLAIN)  # the cycle this guards against
+        assert not await _context_outlives_request(COMPILED)
+    finally:
+        gc.enable()
