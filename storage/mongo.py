@@ -22,11 +22,13 @@ def open_client(url: str | None) -> Any:
         patch_bulk_sort,
         patch_document_helpers,
         patch_id_lookup,
+        patch_limited_find,
     )
 
     patch_bulk_sort()
     patch_id_lookup()
     patch_document_helpers()
+    patch_limited_find()
     return AsyncMongoMockClient(tz_aware=True)
 
 

@@ -180,3 +180,50 @@ def patch_document_helpers() -> None:
     checker = mc._recursive_key_check_null_character
     if not getattr(checker, _PATCHED, False):
         mc._recursive_key_check_null_character = _fast_key_check(checker)
+
+
+# --- find(...).limit(n) stops after n documents -------------------------------
+#
+# mongomock builds a cursor's whole result (filtering and copying every matching
+# document) and only then cuts it to the limit; real MongoDB stops after n. The
+# outbox relay asks for the oldest few hundred pending entries out of possibly
+# thousands, so every pass copied them all: a 60-140 ms stall of the event loop
+# in the embedded mode. Without a sort or a skip, the first n documents of the
+# scan are exactly what the full result would start with, so we take only those.
+# Everything else (sorts, skips, counts) is mongomock's own.
+
+
+def patch_limited_find() -> None:
+    from itertools import islice
+
+    from mongomock import helpers
+
+    cursor = mc.Cursor
+    original = cursor._compute_results
+    if getattr(original, _PATCHED, False):
+        return
+
+    def _compute_results(self: Any, with_limit_and_skip: bool = False) -> Any:
+        limit = self._limit
+        if (
+            not with_limit_and_skip
+            or not isinstance(limit, int)
+            or limit <= 0
+            or self._sort
+            or self._skip
+        ):
+            return original(self, with_limit_and_skip)
+        cached = getattr(self, "_likeview_limited", None)
+        # Recomputed when the query changed, as mongomock does for its own cache.
+        if cached is None or cached[0] is not self._factory or cached[1] != limit:
+            docs = islice(self._factory(), limit)
+            if self.collection.codec_options.tz_aware:
+                # What mongomock does to each document of a tz-aware client.
+                aware = helpers.make_datetime_timezone_aware_in_document
+                docs = (aware(doc) for doc in docs)
+            cached = (self._factory, limit, list(docs))
+            self._likeview_limited = cached
+        return cached[2]
+
+    setattr(_compute_results, _PATCHED, True)
+    setattr(cursor, "_compute_results", _compute_results)  # noqa: B010 - mypy: method

@@ -224,3 +224,47 @@ async def test_range_and_id_filters_give_the_same_documents_as_a_scan(query):
 async def test_range_filter_on_an_empty_collection():
     col = open_client(None)["compat"]["ranges-empty"]
     assert [d async for d in col.find({"a.b": {"$lt": 5}})] == []
+
+
+@pytest.mark.parametrize(
+    ("query", "limit", "sort", "skip"),
+    [
+        ({}, 3, None, 0),
+        ({"v": {"$gte": 5}}, 2, None, 0),
+        ({"v": {"$gte": 5}}, 50, None, 0),  # fewer matches than the limit
+        ({"v": 100}, 4, None, 0),  # no match
+        ({}, 3, [("v", -1)], 0),  # sorted: mongomock's own path
+        ({}, 3, None, 2),  # skipped: mongomock's own path
+    ],
+)
+async def test_a_limited_find_returns_what_the_full_result_starts_with(query, limit, sort, skip):
+    from datetime import UTC, datetime
+
+    col = open_client(None)["compat"]["limited"]
+    await col.delete_many({})
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    await col.insert_many([{"_id": f"k{i}", "v": i, "at": at} for i in range(10)])
+    everything = col.find(query, {"v": 1, "at": 1}, sort=sort)
+    expected = [d async for d in everything][skip : skip + limit]
+    got = [d async for d in col.find(query, {"v": 1, "at": 1}, sort=sort, skip=skip).limit(limit)]
+    assert got == expected
+    assert all(d["at"].tzinfo is not None for d in got)  # tz-aware, as the client asks
+
+
+async def test_a_limited_find_stops_scanning_at_the_limit(monkeypatch):
+    import mongomock.collection as mc
+
+    col = open_client(None)["compat"]["scan"]
+    await col.delete_many({})
+    await col.insert_many([{"_id": i, "v": i} for i in range(1000)])
+    copied = 0
+    real = mc.Collection._copy_only_fields
+
+    def counting(self, *args, **kwargs):
+        nonlocal copied
+        copied += 1
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(mc.Collection, "_copy_only_fields", counting)
+    assert len([d async for d in col.find({}, {"v": 1}).limit(5)]) == 5
+    assert copied == 5
