@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from pymongo import UpdateOne
+
 from domain.events import EngagementEvent
 from domain.ports import OutboxEntry
 
@@ -34,10 +36,16 @@ class MongoOutbox:
     async def prune(self, entries: Sequence[OutboxEntry]) -> int:
         if not entries:
             return 0
-        ids = [e.event.event_id for e in entries]
-        # By _id: an index lookup, not a search through every outbox.
-        result = await self._col.update_many(
-            {"_id": {"$in": list({e.doc_id for e in entries})}},
-            {"$pull": {"outbox": {"event_id": {"$in": ids}}}},
+        by_doc: dict[Any, list[str]] = {}
+        for e in entries:
+            by_doc.setdefault(e.doc_id, []).append(e.event.event_id)
+        # One round trip; each document by _id (an index lookup) pulls only its
+        # own events, not a test against every id of the batch per entry.
+        result = await self._col.bulk_write(
+            [
+                UpdateOne({"_id": doc_id}, {"$pull": {"outbox": {"event_id": {"$in": ids}}}})
+                for doc_id, ids in by_doc.items()
+            ],
+            ordered=False,
         )
         return int(result.modified_count)

@@ -155,6 +155,45 @@ async def test_relay_prunes_archived_events_without_republishing(deps, runtime, 
     assert doc["outbox"] == []
 
 
+async def test_one_relay_pass_drains_every_due_entry_in_batches(
+    deps, runtime, workers, content, monkeypatch
+):
+    # Pruning is the relay's steady work: a pass that took one batch per outbox
+    # every 5 s fell behind any real write rate and outboxes only grew.
+    from datetime import timedelta
+
+    from workers import outbox_relay
+    from workers.outbox_relay import OutboxRelay, RelayReport
+
+    for i in range(7):
+        await set_reaction(deps, Actor(f"u{i}"), content, R.LIKE)
+    await set_reaction(deps, Actor("u0"), content, R.WOW)  # a second entry, same doc
+    assert await workers["archiver"].run_once() == 8
+    rests: list[float] = []
+
+    async def rest(seconds):
+        rests.append(seconds)
+
+    ticks = iter(range(1000))
+    monkeypatch.setattr(outbox_relay.asyncio, "sleep", rest)
+    monkeypatch.setattr(outbox_relay.time, "monotonic", lambda: next(ticks))
+    relay = OutboxRelay(
+        runtime.services.extra["outboxes"],
+        workers["outbox_relay"]._archive,
+        deps.log,
+        deps.clock,
+        grace=timedelta(0),
+        batch=3,
+        share=0.25,
+    )
+    assert await relay.run_once() == RelayReport(pruned=8, republished=0)
+    # 7 documents in batches of 3 documents: 3 batches, each followed by a rest of
+    # 3x its (fake) one-second duration, so the relay holds a quarter of the loop.
+    assert rests == [3.0, 3.0, 3.0]
+    assert await relay.run_once() == RelayReport(0, 0)
+    assert await runtime.db["reactions"].count_documents({"outbox.0": {"$exists": True}}) == 0
+
+
 async def test_flushed_redis_is_rebuilt_with_exact_counts(deps, runtime, workers, app_redis):
     for cid in ("a", "b"):
         await register_content(deps, SERVICE, cid, "creator", ContentKind.POST, None)
