@@ -8,6 +8,7 @@ a real sort loudly instead of ignoring it. Applied only where mongomock is used.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import mongomock.collection as mc
@@ -216,7 +217,7 @@ def patch_limited_find() -> None:
         cached = getattr(self, "_likeview_limited", None)
         # Recomputed when the query changed, as mongomock does for its own cache.
         if cached is None or cached[0] is not self._factory or cached[1] != limit:
-            docs = islice(self._factory(), limit)
+            docs: Iterable[Any] = islice(self._factory(), limit)
             if self.collection.codec_options.tz_aware:
                 # What mongomock does to each document of a tz-aware client.
                 aware = helpers.make_datetime_timezone_aware_in_document
