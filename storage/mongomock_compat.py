@@ -62,12 +62,14 @@ def _pinned_ids(filter: Any) -> list[Any] | None:
 # match a document without that field's top-level key, and mongomock's generic
 # filter costs microseconds per document: with one session document per view,
 # the relay's periodic scan grew with every view ever recorded. Such documents
-# are skipped before the filter; the rest get the complete filter.
+# are skipped before the filter; the rest get the complete filter. For a dotted
+# path, so is a document whose top-level value is not a non-empty list or
+# object (a pruned outbox is an empty list): no element, no match.
 
 _RANGE_OPS = frozenset({"$lt", "$lte", "$gt", "$gte"})
 
 
-def _range_head(filter: Any) -> str | None:
+def _range_head(filter: Any) -> tuple[str, bool] | None:
     if not isinstance(filter, dict) or len(filter) != 1:
         return None
     ((path, cond),) = filter.items()
@@ -77,7 +79,18 @@ def _range_head(filter: Any) -> str | None:
         return None
     if not all(type(v) in (int, float) for v in cond.values()):
         return None
-    return path.split(".", 1)[0]
+    head, dot, _ = path.partition(".")
+    return head, bool(dot)
+
+
+def _may_match(doc: Any, head: str, dotted: bool) -> bool:
+    if head not in doc:
+        return False
+    if not dotted:
+        return True
+    # Only the certain cases are skipped; anything else gets the real filter.
+    value = doc[head]
+    return not (value == [] or type(value) in (str, int, float, bool, type(None)))
 
 
 def patch_id_lookup() -> None:
@@ -91,14 +104,16 @@ def patch_id_lookup() -> None:
     def _iter_documents(self: Any, filter: Any) -> Any:
         ids = _pinned_ids(filter)
         if ids is None:
-            head = _range_head(filter)
-            if head is None:
+            range_head = _range_head(filter)
+            if range_head is None:
                 return original(self, filter)
             store = self._store
             if store.is_empty:
                 filter_applies(filter, {})  # mongomock validates the filter even then
             return (
-                doc for doc in list(store.documents) if head in doc and filter_applies(filter, doc)
+                doc
+                for doc in list(store.documents)
+                if _may_match(doc, *range_head) and filter_applies(filter, doc)
             )
         store = self._store
         # What CollectionStore's `in` and `[]` do per key, done once per lookup.

@@ -5,7 +5,7 @@ append happened: prune them) or not (republish them; the aggregator ignores an
 event id it has applied before, so a spurious republish costs nothing).
 
 Every write leaves an entry, so pruning is steady work, not only repair: a pass
-drains everything that is due, in small batches. It used to take one batch of
+drains everything that is due, in small batches (50 documents). It used to take one batch of
 500 per outbox every 5 s, at most 100 entries/s, far below the write rate, so
 outboxes only grew. Between batches the relay rests for a multiple of the time
 the batch took, so it never holds more than ``share`` of the event loop: with
@@ -42,7 +42,7 @@ class OutboxRelay:
         clock: Clock,
         *,
         grace: timedelta = timedelta(seconds=10),
-        batch: int = 100,
+        batch: int = 50,
         interval_s: float = 5.0,
         share: float = 0.25,
     ) -> None:
