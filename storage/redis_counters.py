@@ -54,20 +54,37 @@ end
 return out
 """
 
-# Reads many contents of one partition (one Cluster slot) in one call: counters
-# hash and unique-viewer count of each, and whether probe events were applied.
+# Reads many contents of one partition (one Cluster slot) in one call, and
+# whether probe events were applied. Per content, one flat array:
+# {exists, _asof, _last, unique viewers, field, count, field, count, ...} with
+# the public fields only and every number as a Redis integer, so the reader
+# gets ints from hiredis instead of parsing and filtering ~10 strings per card.
 READ = """
 local n = tonumber(ARGV[1])
 local out = {}
 for i = 1, n do
-  out[2 * i - 1] = redis.call('HGETALL', KEYS[2 * i - 1])
-  out[2 * i] = redis.call('PFCOUNT', KEYS[2 * i])
+  local flat = redis.call('HGETALL', KEYS[2 * i - 1])
+  local row = {0, 0, 0, 0}
+  if #flat > 0 then
+    row[1] = 1
+    row[4] = redis.call('PFCOUNT', KEYS[2 * i])
+    for j = 1, #flat, 2 do
+      local k, v = flat[j], tonumber(flat[j + 1]) or 0
+      if k == '_asof' then row[2] = v
+      elseif k == '_last' then row[3] = v
+      elseif string.sub(k, 1, 1) ~= '_' then
+        row[#row + 1] = k
+        row[#row + 1] = v
+      end
+    end
+  end
+  out[i] = row
 end
 local probes = {}
 for j = 2, #ARGV do
   probes[j - 1] = redis.call('ZSCORE', KEYS[2 * n + 1], ARGV[j]) and 1 or 0
 end
-out[2 * n + 1] = probes
+out[n + 1] = probes
 return out
 """
 
@@ -132,18 +149,16 @@ class RedisCounters:
         )
         out: dict[str, CounterReading | None] = {}
         for p, reply in zip(order, replies, strict=True):
-            for i, cid in enumerate(by_partition.get(p, [])):
-                raw = reply[2 * i]
-                if not raw:
+            for cid, row in zip(by_partition.get(p, []), reply, strict=False):
+                if not row[0]:
                     out[cid] = None
                     continue
-                fields = dict(zip(raw[::2], raw[1::2], strict=True))
                 out[cid] = CounterReading(
-                    parse_counters(fields),
-                    int(reply[2 * i + 1]),
+                    dict(zip(row[4::2], row[5::2], strict=True)),
+                    row[3],
                     applied,
-                    int(fields.get("_asof", 0)),
-                    int(fields.get("_last", 0)),
+                    row[1],
+                    row[2],
                 )
         return {cid: out[cid] for cid in content_ids}
 
