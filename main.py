@@ -174,9 +174,9 @@ class Runtime:
 
 def _open_redis(settings: Settings) -> Any:
     if settings.redis_url:
-        import redis.asyncio as aioredis
+        from storage.redis_client import open_redis
 
-        return aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
+        return open_redis(settings.redis_url)
     import fakeredis
 
     return fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer(), decode_responses=True)
