@@ -339,3 +339,64 @@ async def test_a_finished_request_is_freed_without_the_cyclic_gc() -> None:
         assert not await _context_outlives_request(COMPILED)
     finally:
         gc.enable()
+
+
+CACHED = strawberry.Schema(
+    query=Query,
+    types=[Person],
+    extensions=[CachedDocuments],
+    execution_context_class=CompiledExecutionContext,
+)
+
+
+async def test_plans_are_shared_by_requests_of_one_query_text(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    compiled: list[Any] = []
+    real = CompiledExecutionContext._compile
+
+    def counting(self: CompiledExecutionContext, return_type: Any, details: Any) -> Any:
+        compiled.append((return_type.name, dict(self.variable_values.coerced)))
+        return real(self, return_type, details)
+
+    monkeypatch.setattr(CompiledExecutionContext, "_compile", counting)
+    query = (
+        "query($c: String!, $yes: Boolean!) { cards(case: $c) { "
+        "id count @include(if: $yes) tags { name } } }"
+    )
+    for case in ("good", "good", "nulls", "good"):
+        result = await CACHED.execute(query, variable_values={"c": case, "yes": True})
+        expected = await PLAIN.execute(query, variable_values={"c": case, "yes": True})
+        assert outcome(result) == outcome(expected)
+    # $c changes the data, not the selection: one compilation for all four.
+    assert [name for name, _ in compiled] == ["Card", "Tag"]
+    # $yes is read by a directive: its other value has plans of its own.
+    result = await CACHED.execute(query, variable_values={"c": "good", "yes": False})
+    assert outcome(result) == outcome(
+        await PLAIN.execute(query, variable_values={"c": "good", "yes": False})
+    )
+    assert [v["yes"] for _, v in compiled] == [True, True, False, False]
+
+
+@pytest.mark.parametrize(
+    ("query", "names"),
+    [
+        ("{ cards(case: $c) { id } }", set()),
+        ("query($a: Boolean!) { cards(case: X) @skip(if: $a) { id } }", {"a"}),
+        ("query($a: Boolean!) { cards(case: X) { ... on Card @include(if: $a) { id } } }", {"a"}),
+        (
+            "query($a: Boolean!, $b: Boolean!) { cards(case: X) { ...F @skip(if: $a) } } "
+            "fragment F on Card { id tags @include(if: $b) { name } }",
+            {"a", "b"},
+        ),
+    ],
+)
+def test_the_variables_read_by_directives(query: str, names: set[str]) -> None:
+    from graphql import parse
+
+    from schema.execution import _directive_variables
+
+    doc = parse(query.replace("X", '"x"'))
+    op = doc.definitions[0]
+    fragments = {d.name.value: d for d in doc.definitions[1:]}  # type: ignore[attr-defined]
+    assert _directive_variables(op, fragments) == names
