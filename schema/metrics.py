@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import Any
 
 from prometheus_client import Counter, Histogram
 from strawberry.types import ExecutionContext
@@ -19,6 +20,26 @@ LATENCY = Histogram(
 )
 
 
+# The labelled children, looked up once: prometheus_client's labels() validates
+# and locks on every call, about 2% of a small query's CPU.
+_OPERATION_CHILDREN: dict[tuple[str, str], Any] = {}
+_LATENCY_CHILDREN: dict[str, Any] = {}
+
+
+def _operations(kind: str, outcome: str) -> Any:
+    child = _OPERATION_CHILDREN.get((kind, outcome))
+    if child is None:
+        child = _OPERATION_CHILDREN[kind, outcome] = OPERATIONS.labels(kind, outcome)
+    return child
+
+
+def _latency(kind: str) -> Any:
+    child = _LATENCY_CHILDREN.get(kind)
+    if child is None:
+        child = _LATENCY_CHILDREN[kind] = LATENCY.labels(kind)
+    return child
+
+
 def observe(ctx: ExecutionContext, started: float) -> None:
     try:
         kind = ctx.operation_type.value
@@ -26,9 +47,9 @@ def observe(ctx: ExecutionContext, started: float) -> None:
         kind = "unknown"
     result = ctx.result
     failed = result is None or bool(getattr(result, "errors", None))
-    OPERATIONS.labels(kind, "error" if failed else "ok").inc()
+    _operations(kind, "error" if failed else "ok").inc()
     if kind != "subscription":  # a subscription's duration is its connection's
-        LATENCY.labels(kind).observe(time.perf_counter() - started)
+        _latency(kind).observe(time.perf_counter() - started)
 
 
 class ObservedErrorCodes(ErrorCodes):
