@@ -5,11 +5,12 @@ append happened: prune them) or not (republish them; the aggregator ignores an
 event id it has applied before, so a spurious republish costs nothing).
 
 Every write leaves an entry, so pruning is steady work, not only repair: a pass
-drains everything that is due, in small batches (50 documents). It used to take one batch of
-500 per outbox every 5 s, at most 100 entries/s, far below the write rate, so
-outboxes only grew. Between batches the relay rests for a multiple of the time
-the batch took, so it never holds more than ``share`` of the event loop: with
-the embedded mongomock, every batch is synchronous CPU on the request loop.
+drains everything that is due, in batches of 50 documents. It used to take one
+batch of 500 per outbox every 5 s, at most 100 entries/s, far below the write
+rate, so outboxes only grew. Between batches the relay rests for a multiple of
+the time the batch took, so it never holds more than ``share`` of the event
+loop: with the embedded mongomock, every batch is synchronous CPU on the
+request loop. A stop ends a pass between batches.
 """
 
 from __future__ import annotations
@@ -57,12 +58,12 @@ class OutboxRelay:
             raise ValueError("share must be in (0, 1]")
         self._rest = (1 - share) / share
 
-    async def run_once(self) -> RelayReport:
+    async def run_once(self, stop: asyncio.Event | None = None) -> RelayReport:
         """Drain every entry older than the grace period, batch by batch."""
         pruned = republished = 0
         cutoff = self._clock.now() - self._grace
         for outbox in self._outboxes:
-            while True:
+            while stop is None or not stop.is_set():
                 started = time.monotonic()
                 done, lost = await self._one_batch(outbox, cutoff)
                 if not done and not lost:
@@ -93,4 +94,6 @@ class OutboxRelay:
         return len(done), len(lost)
 
     async def run(self, stop: asyncio.Event) -> None:
-        await periodic(self.run_once, stop, self._interval, "outbox relay", first_at_once=True)
+        await periodic(
+            lambda: self.run_once(stop), stop, self._interval, "outbox relay", first_at_once=True
+        )

@@ -191,6 +191,29 @@ async def test_one_relay_pass_drains_every_due_entry_in_batches(
     # 3x its (fake) one-second duration, so the relay holds a quarter of the loop.
     assert rests == [3.0, 3.0, 3.0]
     assert await relay.run_once() == RelayReport(0, 0)
+
+
+async def test_a_stop_ends_a_relay_pass_between_batches(deps, runtime, workers, content):
+    import asyncio
+    from datetime import timedelta
+
+    from workers.outbox_relay import OutboxRelay, RelayReport
+
+    for i in range(4):
+        await set_reaction(deps, Actor(f"u{i}"), content, R.LIKE)
+    await workers["archiver"].run_once()
+    relay = OutboxRelay(
+        runtime.services.extra["outboxes"],
+        workers["outbox_relay"]._archive,
+        deps.log,
+        deps.clock,
+        grace=timedelta(0),
+        batch=1,
+    )
+    stop = asyncio.Event()
+    stop.set()
+    assert await relay.run_once(stop) == RelayReport(0, 0)
+    assert await relay.run_once() == RelayReport(4, 0)
     assert await runtime.db["reactions"].count_documents({"outbox.0": {"$exists": True}}) == 0
 
 
