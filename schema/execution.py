@@ -158,15 +158,14 @@ class CompiledExecutionContext(StrawberryGraphQLCoreExecutionContext):
         mm = self.middleware_manager
         # A schema extension with a resolve hook must see every field.
         self._compile_ok = mm is None or not mm._middleware_resolvers
-        # Per operation, shared by a subscription's per-event executors (copies
-        # of this one). Keyed by the field nodes rather than by the identity of
-        # the field details list, which graphql-core rebuilds for every event:
-        # the nodes come from the one parsed document, so each subscription
-        # compiles once, not once per push. The entry keeps the list (and so
-        # its nodes) alive, so no id in a key can be reused.
         # Shared by every request of the same query text and the same values of
-        # the variables its directives read (see _PLANS): a feed compiled its
-        # plans on every request, about 8% of a small query's CPU.
+        # the variables its directives read (see _PLANS; compiling on every
+        # request was about 8% of a small query's CPU), and so by a
+        # subscription's per-event executors (copies of this one). Keyed by the
+        # field nodes rather than by the identity of the field details list,
+        # which graphql-core rebuilds for every event and request: the nodes
+        # come from the one parsed document. An entry keeps its list (and so
+        # its nodes) alive, so no id in a key can be reused.
         self._plans: dict[tuple[Any, ...], tuple[FieldDetailsList, Plan | None]] = (
             _PLANS.for_executor(self)
         )
