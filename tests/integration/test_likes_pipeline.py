@@ -155,15 +155,29 @@ async def test_relay_prunes_archived_events_without_republishing(deps, runtime, 
     assert doc["outbox"] == []
 
 
+def relay_with(runtime, workers, deps, **options):
+    """The app's relay, with no grace period and the given options."""
+    from datetime import timedelta
+
+    from workers.outbox_relay import OutboxRelay
+
+    return OutboxRelay(
+        runtime.services.extra["outboxes"],
+        workers["outbox_relay"]._archive,
+        deps.log,
+        deps.clock,
+        grace=timedelta(0),
+        **options,
+    )
+
+
 async def test_one_relay_pass_drains_every_due_entry_in_batches(
     deps, runtime, workers, content, monkeypatch
 ):
     # Pruning is the relay's steady work: a pass that took one batch per outbox
     # every 5 s fell behind any real write rate and outboxes only grew.
-    from datetime import timedelta
-
     from workers import outbox_relay
-    from workers.outbox_relay import OutboxRelay, RelayReport
+    from workers.outbox_relay import RelayReport
 
     for i in range(7):
         await set_reaction(deps, Actor(f"u{i}"), content, R.LIKE)
@@ -177,15 +191,7 @@ async def test_one_relay_pass_drains_every_due_entry_in_batches(
     ticks = iter(range(1000))
     monkeypatch.setattr(outbox_relay.asyncio, "sleep", rest)
     monkeypatch.setattr(outbox_relay.time, "monotonic", lambda: next(ticks))
-    relay = OutboxRelay(
-        runtime.services.extra["outboxes"],
-        workers["outbox_relay"]._archive,
-        deps.log,
-        deps.clock,
-        grace=timedelta(0),
-        batch=3,
-        share=0.25,
-    )
+    relay = relay_with(runtime, workers, deps, batch=3, share=0.25)
     assert await relay.run_once() == RelayReport(pruned=8, republished=0)
     # 7 documents in batches of 3 documents: 3 batches, each followed by a rest of
     # 3x its (fake) one-second duration, so the relay holds a quarter of the loop.
@@ -194,22 +200,12 @@ async def test_one_relay_pass_drains_every_due_entry_in_batches(
 
 
 async def test_a_stop_ends_a_relay_pass_between_batches(deps, runtime, workers, content):
-    import asyncio
-    from datetime import timedelta
-
-    from workers.outbox_relay import OutboxRelay, RelayReport
+    from workers.outbox_relay import RelayReport
 
     for i in range(4):
         await set_reaction(deps, Actor(f"u{i}"), content, R.LIKE)
     await workers["archiver"].run_once()
-    relay = OutboxRelay(
-        runtime.services.extra["outboxes"],
-        workers["outbox_relay"]._archive,
-        deps.log,
-        deps.clock,
-        grace=timedelta(0),
-        batch=1,
-    )
+    relay = relay_with(runtime, workers, deps, batch=1)
     stop = asyncio.Event()
     stop.set()
     assert await relay.run_once(stop) == RelayReport(0, 0)
