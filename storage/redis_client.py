@@ -25,14 +25,17 @@ except ImportError:  # pragma: no cover - older redis-py
 _PACKER: Any = HiredisRespSerializer() if HIREDIS_AVAILABLE else None
 
 
-class HiredisPackedConnection(Connection):
+class _HiredisPacking:
     def pack_command(self, *args: Any) -> list[bytes]:
         return list(_PACKER.pack(*args))
 
 
-class HiredisPackedUnixConnection(UnixDomainSocketConnection):
-    def pack_command(self, *args: Any) -> list[bytes]:
-        return list(_PACKER.pack(*args))
+class HiredisPackedConnection(_HiredisPacking, Connection):
+    pass
+
+
+class HiredisPackedUnixConnection(_HiredisPacking, UnixDomainSocketConnection):
+    pass
 
 
 def open_redis(url: str) -> aioredis.Redis:

@@ -149,6 +149,7 @@ class RedisCounters:
         )
         out: dict[str, CounterReading | None] = {}
         for p, reply in zip(order, replies, strict=True):
+            # The reply ends with the probes' hits, after the last content's row.
             for cid, row in zip(by_partition.get(p, []), reply, strict=False):
                 if not row[0]:
                     out[cid] = None
