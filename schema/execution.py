@@ -21,7 +21,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from operator import attrgetter
-from typing import Any, cast
+from typing import Any, Generic, TypeVar, cast
 
 from graphql import (
     ExecutionResult,
@@ -45,6 +45,9 @@ from graphql import (
 from graphql.execution.collect_fields import FieldDetailsList
 from graphql.pyutils import AwaitableOrValue, Path, Undefined
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 # One compiled field: (response name, kind, reader, non-null, payload).
 # payload: the coercer for LEAF, the sub-plan for OBJECT, (item non-null,
@@ -433,23 +436,21 @@ def _freeze(value: Any) -> Any:
     return (type(value), value)
 
 
-class _EventResults:
-    """Shared subscription-event results, bounded, oldest out first.
+class _Fifo(Generic[K, V]):
+    """A bounded map, oldest entry out first.
 
-    An entry is (payload, operation, result) and keeps the payload and the
-    operation alive, so the ids in its key stay theirs.
+    Its users key by ids and keep the identified objects alive in the entry, so
+    the ids in a key stay theirs while the entry exists.
     """
 
     def __init__(self, maxsize: int) -> None:
         self._maxsize = maxsize
-        self._entries: OrderedDict[tuple[Any, ...], tuple[Any, Any, ExecutionResult]] = (
-            OrderedDict()
-        )
+        self._entries: OrderedDict[K, V] = OrderedDict()
 
-    def get(self, key: tuple[Any, ...]) -> tuple[Any, Any, ExecutionResult] | None:
+    def get(self, key: K) -> V | None:
         return self._entries.get(key)
 
-    def put(self, key: tuple[Any, ...], entry: tuple[Any, Any, ExecutionResult]) -> None:
+    def put(self, key: K, entry: V) -> None:
         self._entries[key] = entry
         if len(self._entries) > self._maxsize:
             self._entries.popitem(last=False)
@@ -461,7 +462,8 @@ class _EventResults:
         return len(self._entries)
 
 
-_EVENT_RESULTS = _EventResults(4096)
+# Shared subscription-event results: (payload, operation, result).
+_EVENT_RESULTS: _Fifo[tuple[Any, ...], tuple[Any, Any, ExecutionResult]] = _Fifo(4096)
 
 
 class _OperationPlans:
@@ -476,9 +478,8 @@ class _OperationPlans:
     """
 
     def __init__(self, size: int) -> None:
-        self._size = size
-        self._directive_vars: OrderedDict[int, tuple[Any, frozenset[str]]] = OrderedDict()
-        self._plans: OrderedDict[tuple[Any, ...], tuple[Any, Any, dict[Any, Any]]] = OrderedDict()
+        self._directive_vars: _Fifo[int, tuple[Any, frozenset[str]]] = _Fifo(size)
+        self._plans: _Fifo[tuple[Any, ...], tuple[Any, Any, dict[Any, Any]]] = _Fifo(size)
 
     def for_executor(self, ex: CompiledExecutionContext) -> dict[Any, Any]:
         op = ex.operation
@@ -492,19 +493,15 @@ class _OperationPlans:
         if hit is not None:
             return hit[2]
         plans: dict[Any, Any] = {}
-        self._plans[key] = (ex.schema, op, plans)
-        if len(self._plans) > self._size:
-            self._plans.popitem(last=False)
+        self._plans.put(key, (ex.schema, op, plans))
         return plans
 
     def _names(self, op: Any, fragments: Any) -> frozenset[str]:
         hit = self._directive_vars.get(id(op))
-        if hit is not None and hit[0] is op:
+        if hit is not None:
             return hit[1]
         names = frozenset(_directive_variables(op, fragments))
-        self._directive_vars[id(op)] = (op, names)
-        if len(self._directive_vars) > self._size:
-            self._directive_vars.popitem(last=False)
+        self._directive_vars.put(id(op), (op, names))
         return names
 
 

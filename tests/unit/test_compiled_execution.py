@@ -14,7 +14,7 @@ from graphql import ExecutionResult
 from graphql.execution import Executor
 
 from schema.documents import CachedDocuments
-from schema.execution import _EVENT_RESULTS, CompiledExecutionContext, _EventResults
+from schema.execution import _EVENT_RESULTS, CompiledExecutionContext, _Fifo
 
 
 @strawberry.enum
@@ -306,7 +306,7 @@ async def test_variables_that_change_the_selection_are_part_of_the_key() -> None
 
 
 def test_the_shared_results_are_bounded() -> None:
-    results = _EventResults(maxsize=2)
+    results: _Fifo[tuple[int], tuple[object, object, ExecutionResult]] = _Fifo(maxsize=2)
     for i in range(3):
         results.put((i,), (object(), object(), ExecutionResult({"i": i}, None)))
     assert len(results) == 2
