@@ -46,6 +46,8 @@ from graphql.execution.collect_fields import FieldDetailsList
 from graphql.pyutils import AwaitableOrValue, Path, Undefined
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
+from schema import documents
+
 K = TypeVar("K")
 V = TypeVar("V")
 
@@ -191,12 +193,13 @@ class CompiledExecutionContext(StrawberryGraphQLCoreExecutionContext):
 
     def build_per_event_executor(self, payload: Any) -> Any:
         key = self._share_key()
-        if key is not None:
-            hit = _EVENT_RESULTS.get((*key, id(payload)))
+        results = _event_results(self.operation) if key is not None else None
+        if key is not None and results is not None:
+            hit = results.get((*key, id(payload)))
             if hit is not None and hit[0] is payload:
                 # graphql-core only asks the per-event executor to execute:
                 # replaying spares copying this executor for every subscriber.
-                return _Replay(hit[2])
+                return _Replay(hit[1])
         executor = cast("CompiledExecutionContext", super().build_per_event_executor(payload))
         # graphql-core's subfield memo is keyed by per-event lists and shared by
         # every event's copy: it would grow by one entry per push, forever.
@@ -213,9 +216,15 @@ class CompiledExecutionContext(StrawberryGraphQLCoreExecutionContext):
         # A known result never gets here: build_per_event_executor replays it,
         # and graphql-core executes right after building, with no await between.
         result = super().execute_operation(serially)
-        if self._pure and isinstance(result, ExecutionResult) and not result.errors:
+        results = _event_results(self.operation)
+        if (
+            results is not None
+            and self._pure
+            and isinstance(result, ExecutionResult)
+            and not result.errors
+        ):
             payload = self.root_value
-            _EVENT_RESULTS.put((*key, id(payload)), (payload, self.operation, result))
+            results.put((*key, id(payload)), (payload, result))
         return result
 
     def _share_key(self) -> tuple[Any, ...] | None:
@@ -244,9 +253,8 @@ class CompiledExecutionContext(StrawberryGraphQLCoreExecutionContext):
         variables = _freeze(self.variable_values.coerced)
         if variables is _UNHASHABLE:
             return None
-        # The operation node is one object per query text (parse cache); each
-        # cache entry keeps it alive, so its id stays its own.
-        return (id(op), variables)
+        # Per operation already: the results live in its document's cache entry.
+        return (variables,)
 
     # --- compilation ---------------------------------------------------------------
 
@@ -462,47 +470,58 @@ class _Fifo(Generic[K, V]):
         return len(self._entries)
 
 
-# Shared subscription-event results: (payload, operation, result).
-_EVENT_RESULTS: _Fifo[tuple[Any, ...], tuple[Any, Any, ExecutionResult]] = _Fifo(4096)
+# The most shared subscription-event results kept per operation, and the most
+# plan sets per operation (one per combination of directive variable values).
+EVENT_RESULTS_PER_OPERATION = 256
+PLAN_SETS_PER_OPERATION = 16
 
 
 class _OperationPlans:
-    """Compiled plans shared across requests, per operation, bounded, oldest out.
+    """Compiled plans shared across requests of one cached query text, per operation.
 
     A plan depends on the schema, the operation's field nodes and the values of
     the variables that its @skip/@include directives read (graphql-core decides
     the selection with them); it does not depend on any other variable. The
-    operation node is one object per query text (parse cache), and each entry
-    keeps its schema and operation alive, so no id in a key is reused while the
-    entry exists.
+    state lives in the document cache's entry (``documents.state_of``): a
+    document that is not cached shares nothing, and an evicted one takes its
+    plans with it. Each plan set keeps its schema alive, so no id in a key is
+    reused while it exists.
     """
 
-    def __init__(self, size: int) -> None:
-        self._directive_vars: _Fifo[int, tuple[Any, frozenset[str]]] = _Fifo(size)
-        self._plans: _Fifo[tuple[Any, ...], tuple[Any, Any, dict[Any, Any]]] = _Fifo(size)
-
     def for_executor(self, ex: CompiledExecutionContext) -> dict[Any, Any]:
-        op = ex.operation
-        names = self._names(op, ex.fragments)
+        state = documents.state_of(ex.operation)
+        if state is None:
+            return {}
+        names = state.get("directive_vars")
+        if names is None:
+            names = state["directive_vars"] = frozenset(
+                _directive_variables(ex.operation, ex.fragments)
+            )
         coerced = ex.variable_values.coerced
         values = _freeze({n: coerced.get(n) for n in names}) if names else ()
         if values is _UNHASHABLE:
             return {}
-        key = (id(ex.schema), id(op), ex._compile_ok, values)
-        hit = self._plans.get(key)
-        if hit is not None:
-            return hit[2]
-        plans: dict[Any, Any] = {}
-        self._plans.put(key, (ex.schema, op, plans))
-        return plans
-
-    def _names(self, op: Any, fragments: Any) -> frozenset[str]:
-        hit = self._directive_vars.get(id(op))
+        plan_sets: _Fifo[tuple[Any, ...], tuple[Any, dict[Any, Any]]] = state.setdefault(
+            "plans", _Fifo(PLAN_SETS_PER_OPERATION)
+        )
+        key = (id(ex.schema), ex._compile_ok, values)
+        hit = plan_sets.get(key)
         if hit is not None:
             return hit[1]
-        names = frozenset(_directive_variables(op, fragments))
-        self._directive_vars.put(id(op), (op, names))
-        return names
+        plans: dict[Any, Any] = {}
+        plan_sets.put(key, (ex.schema, plans))
+        return plans
+
+
+def _event_results(operation: Any) -> _Fifo[tuple[Any, ...], tuple[Any, ExecutionResult]] | None:
+    """Shared subscription-event results of a cached operation: (payload, result)."""
+    state = documents.state_of(operation)
+    if state is None:
+        return None
+    results = state.get("events")
+    if results is None:
+        results = state["events"] = _Fifo(EVENT_RESULTS_PER_OPERATION)
+    return results
 
 
 def _directive_variables(op: Any, fragments: Any) -> set[str]:
@@ -541,7 +560,7 @@ def _variables_in(value: Any) -> set[str]:
     return out
 
 
-_PLANS = _OperationPlans(1024)
+_PLANS = _OperationPlans()
 
 
 def _leaf(coerce: Callable[[Any], Any], value: Any) -> Any:

@@ -5,14 +5,18 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 
 import strawberry
-from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
 
+from domain.reactions import ReactionType
+from domain.reads import MAX_BATCH
+from domain.viewing import MAX_VIEW_BATCH
+from domain.views import MAX_FLAGS
 from resolvers import contents, engagement, live, views
 from resolvers.context import Info
 from schema.contents import Content
-from schema.documents import CachedDocuments
+from schema.documents import CachedDocuments, DocumentPolicy, DocumentRules
 from schema.engagement import EngagementSummary, LikePayload, ReactorConnection
 from schema.execution import CompiledExecutionContext
+from schema.limits import PAGE, ListBound
 from schema.metrics import ObservedErrorCodes
 from schema.views import ViewPayload, ViewSessionInfo
 
@@ -56,25 +60,26 @@ class Subscription:
             yield summary
 
 
-def _limit_rules() -> tuple[type, ...]:
-    # Built once: rule classes made per request would defeat the validation
-    # cache (strawberry issue 4635).
-    rules: list[type] = []
-    for ext in (QueryDepthLimiter(max_depth=10), MaxAliasesLimiter(max_alias_count=30)):
-        rules.extend(ext.validation_rules)
-    return tuple(rules)
+# The most items each list field returns, for the cost limit (schema.limits):
+# what the domain enforces, so the estimate is a bound, not a guess.
+LIST_BOUNDS: dict[tuple[str, str], ListBound] = {
+    ("Query", "engagementSummaries"): ("arg", "contentIds", MAX_BATCH),
+    ("Mutation", "recordViews"): ("arg", "inputs", MAX_VIEW_BATCH),
+    ("ReactorConnection", "edges"): PAGE,
+    ("EngagementSummary", "reactions"): len(ReactionType),
+    ("ViewSessionInfo", "flags"): MAX_FLAGS,
+}
 
 
-RULES = _limit_rules()
-
-
-def build_schema() -> strawberry.Schema:
+def build_schema(policy: DocumentPolicy | None = None) -> strawberry.Schema:
+    """The schema, with its document rules (limits, caches) built once for it."""
+    rules = DocumentRules(policy or DocumentPolicy(), list_bounds=LIST_BOUNDS)
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         # Two extensions, not five: each costs a hook context per operation and
         # per subscription push.
-        extensions=[lambda: CachedDocuments(RULES), ObservedErrorCodes],
+        extensions=[lambda: CachedDocuments(rules), ObservedErrorCodes],
         execution_context_class=CompiledExecutionContext,
     )

@@ -14,7 +14,8 @@ from graphql import ExecutionResult
 from graphql.execution import Executor
 
 from schema.documents import CachedDocuments
-from schema.execution import _EVENT_RESULTS, CompiledExecutionContext, _Fifo
+from schema import documents
+from schema.execution import CompiledExecutionContext, _Fifo
 
 
 @strawberry.enum
@@ -286,7 +287,7 @@ async def run_subscription(query: str, variables: dict[str, Any] | None = None) 
 async def test_subscription_event_results_are_shared_only_when_pure(
     first: str, second: str | None, shared: bool
 ) -> None:
-    _EVENT_RESULTS.clear()
+    _forget_shared_results()
     a = await run_subscription(first, {"n": 2} if "$n" in first else None)
     b = await run_subscription(second or first, {"n": 2} if "$n" in first else None)
     assert [r.data for r in a] == [r.data for r in b]
@@ -297,7 +298,7 @@ async def test_subscription_event_results_are_shared_only_when_pure(
 
 
 async def test_variables_that_change_the_selection_are_part_of_the_key() -> None:
-    _EVENT_RESULTS.clear()
+    _forget_shared_results()
     query = "subscription($t: Boolean!) { cards(n: 1) { id tags @include(if: $t) { name } } }"
     with_tags = await run_subscription(query, {"t": True})
     without = await run_subscription(query, {"t": False})
@@ -305,10 +306,15 @@ async def test_variables_that_change_the_selection_are_part_of_the_key() -> None
     assert "tags" not in without[0].data["cards"]
 
 
+def _forget_shared_results() -> None:
+    for state in documents._STATES.values():
+        state.pop("events", None)
+
+
 def test_the_shared_results_are_bounded() -> None:
-    results: _Fifo[tuple[int], tuple[object, object, ExecutionResult]] = _Fifo(maxsize=2)
+    results: _Fifo[tuple[int], tuple[object, ExecutionResult]] = _Fifo(maxsize=2)
     for i in range(3):
-        results.put((i,), (object(), object(), ExecutionResult({"i": i}, None)))
+        results.put((i,), (object(), ExecutionResult({"i": i}, None)))
     assert len(results) == 2
     assert results.get((0,)) is None
 
