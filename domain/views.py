@@ -120,6 +120,15 @@ FLAG_NEGATIVE_WATCH = "negative_watched_ms"
 FLAG_NEGATIVE_POSITION = "negative_position_ms"
 FLAG_POSITION_PAST_DURATION = "position_past_duration"
 FLAG_WATCH_EXCEEDS_WALL_TIME = "watch_exceeds_wall_time"
+# A session keeps each flag once: it has at most this many.
+MAX_FLAGS = len(
+    {
+        FLAG_NEGATIVE_WATCH,
+        FLAG_NEGATIVE_POSITION,
+        FLAG_POSITION_PAST_DURATION,
+        FLAG_WATCH_EXCEEDS_WALL_TIME,
+    }
+)
 
 
 # --------------------------------------------------------------------------- policies
