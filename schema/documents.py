@@ -62,7 +62,7 @@ class DocumentPolicy:
     # graphql-core stops lexing past this many tokens: parsing a hostile text
     # costs at most this much, whatever its length. The full introspection
     # query is under 200 tokens; large batches belong in variables.
-    max_tokens: int = 5_000
+    max_tokens: int = 2_000
     # Characters of query text kept parsed and validated, and the largest text
     # kept. A parsed document weighs up to about a hundred times its text.
     cache_bytes: int = 1024 * 1024

@@ -12,6 +12,22 @@ from domain.errors import DomainError
 log = logging.getLogger("likeview.errors")
 
 INTERNAL = "INTERNAL_SERVER_ERROR"
+# Client errors are logged this long at most: a message can quote the client's input.
+LOGGED_MESSAGE_CHARS = 200
+
+
+def log_client_errors(errors: list[GraphQLError]) -> None:
+    """What strawberry's ``process_errors`` logs instead of every error at ERROR
+    with the source location printed (for a 1 MB query, a 1 MB log record).
+
+    A client's mistake (syntax, validation, variables, domain rules) is an INFO
+    line with the start of its message. A bug is logged, with its traceback,
+    where ``ErrorCodes`` masks it.
+    """
+    for error in errors:
+        original = error.original_error
+        if original is None or isinstance(original, GraphQLError | DomainError):
+            log.info("client error: %s", error.message[:LOGGED_MESSAGE_CHARS])
 
 
 def _code_for_graphql(error: GraphQLError) -> str:

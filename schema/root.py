@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 
 import strawberry
+from graphql import GraphQLError
+from strawberry.types import ExecutionContext
 
 from domain.reactions import ReactionType
 from domain.reads import MAX_BATCH
@@ -15,6 +17,7 @@ from resolvers.context import Info
 from schema.contents import Content
 from schema.documents import CachedDocuments, DocumentPolicy, DocumentRules
 from schema.engagement import EngagementSummary, LikePayload, ReactorConnection
+from schema.errors import log_client_errors
 from schema.execution import CompiledExecutionContext
 from schema.limits import PAGE, ListBound
 from schema.metrics import ObservedErrorCodes
@@ -71,10 +74,23 @@ LIST_BOUNDS: dict[tuple[str, str], ListBound] = {
 }
 
 
+class LikeviewSchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        log_client_errors(errors)
+        for error in errors:
+            if error.original_error is None:
+                # A syntax error's traceback holds the parser's frames, and with
+                # them the whole query text, in a cycle with the error: without
+                # this, each refused megabyte waited for a full collection.
+                error.__traceback__ = None
+
+
 def build_schema(policy: DocumentPolicy | None = None) -> strawberry.Schema:
     """The schema, with its document rules (limits, caches) built once for it."""
     rules = DocumentRules(policy or DocumentPolicy(), list_bounds=LIST_BOUNDS)
-    return strawberry.Schema(
+    return LikeviewSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,

@@ -13,8 +13,8 @@ import strawberry
 from graphql import ExecutionResult
 from graphql.execution import Executor
 
-from schema.documents import CachedDocuments
 from schema import documents
+from schema.documents import CachedDocuments
 from schema.execution import CompiledExecutionContext, _Fifo
 
 

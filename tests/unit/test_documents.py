@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 import tracemalloc
 from typing import Any
 
@@ -171,3 +172,16 @@ async def test_several_operations_need_an_operation_name() -> None:
     assert (result.errors[0].extensions or {}).get("code") == "GRAPHQL_VALIDATION_FAILED"
     named = await SCHEMA.execute(TWO_OPERATIONS, operation_name="B")
     assert named.data == {"b": "Query"} and not named.errors
+
+
+async def test_client_errors_are_logged_short_at_info(caplog: pytest.LogCaptureFixture) -> None:
+    huge = '{ engagementSummary(contentId: "x") { ' + "likes " * 100_000 + "} }"
+    with caplog.at_level(logging.DEBUG):
+        for query in (huge, "{ noSuchFieldHere }", TWO_OPERATIONS):
+            result = await SCHEMA.execute(query)
+            assert result.errors
+    assert caplog.records
+    for record in caplog.records:
+        assert record.levelno == logging.INFO, record.getMessage()[:200]
+        assert record.exc_info is None
+        assert len(record.getMessage()) < 300
