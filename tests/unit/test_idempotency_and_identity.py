@@ -58,6 +58,11 @@ def test_require_user():
         ([""], "non-empty"),
         (["  "], "non-empty"),
         (["x" * 129], "at most 128"),
+        (["a\x00b"], "control"),
+        (["a\nb"], "control"),
+        (["a\x7fb"], "control"),
+        (["a\x9fb"], "control"),
+        ([5], "non-empty string"),
     ],
 )
 def test_check_ids_rejects(ids, message):

@@ -11,6 +11,8 @@ ENV = (
     "STREAM_PARTITIONS",
     "IDEMPOTENCY_TTL_S",
     "ACCESS_LOG",
+    "JWT_REQUIRE_EXP",
+    "JWT_MAX_LIFETIME_S",
 )
 
 
@@ -25,6 +27,7 @@ def test_defaults_are_the_embedded_mode():
     assert (s.mongodb_url, s.redis_url) == (None, None)
     assert s.allowed_origins == []
     assert s.secret == DEV_JWT_SECRET
+    assert (s.jwt_require_exp, s.jwt_max_lifetime_s) == (True, 30 * 24 * 3600)
 
 
 @pytest.mark.parametrize(
@@ -43,7 +46,13 @@ def test_allowed_origins_from_a_comma_separated_variable(monkeypatch, raw, expec
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("STREAM_PARTITIONS", "0"), ("IDEMPOTENCY_TTL_S", "3600"), ("STREAM_PARTITIONS", "many")],
+    [
+        ("STREAM_PARTITIONS", "0"),
+        ("IDEMPOTENCY_TTL_S", "3600"),
+        ("STREAM_PARTITIONS", "many"),
+        ("JWT_MAX_LIFETIME_S", "0"),
+        ("JWT_REQUIRE_EXP", "maybe"),
+    ],
 )
 def test_bad_values_are_refused_at_start(monkeypatch, name, value):
     monkeypatch.setenv(name, value)
