@@ -121,7 +121,8 @@ def uvicorn_fast_flags() -> list[str]:
 class Server:
     """The app under uvicorn in its own process: ``target`` is ``module:factory``."""
 
-    def __init__(self, target: str, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, target: str, env: dict[str, str], log_path: Path, root: Path = ROOT) -> None:
+        # ``root``: the tree the app is imported from (the soak compares another checkout).
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
@@ -149,7 +150,7 @@ class Server:
         ]
         self.cmd = cmd
         self.proc = subprocess.Popen(
-            cmd, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT
+            cmd, cwd=root, env=env, stdout=self._log, stderr=subprocess.STDOUT
         )
         deadline = time.time() + 60
         while time.time() < deadline:

@@ -35,6 +35,8 @@ class CounterReading:
     asof_ms: int = 0
     # When the aggregator last changed these counters.
     last_ms: int = 0
+    # Grows with every change of these counters: orders live pushes.
+    version: int = 0
 
 
 class Clock(Protocol):
@@ -77,7 +79,33 @@ class CounterSource(Protocol):
 
     async def recount(self, content_ids: Sequence[str]) -> dict[str, dict[str, int]]: ...
 
-    async def unique_members(self, content_id: str) -> list[str]: ...
+    async def unique_members(self, content_ids: Sequence[str]) -> dict[str, list[str]]:
+        """Exact unique viewers per content: one query for the whole page."""
+
+
+class ReconcileQueue(Protocol):
+    """What the reconciler checks next, shared by every process that reconciles."""
+
+    async def take_touched(self, settled_before_ms: int, limit: int) -> list[str]:
+        """Up to about ``limit`` contents changed no later than ``settled_before_ms``,
+        removed from the queue (a later change queues them again)."""
+
+    async def sweep_position(self) -> str | None:
+        """The last content id the sweep of all contents checked (None: from the start)."""
+
+    async def save_sweep_position(self, after: str | None) -> None: ...
+
+
+class RetentionStore(Protocol):
+    """Removes old documents a page at a time; each returns how many went."""
+
+    async def expire_raw_views(self, before: datetime, limit: int) -> int: ...
+
+    async def expire_events(self, before: datetime, limit: int) -> int: ...
+
+    async def fold_sessions(self, before: datetime, limit: int) -> int:
+        """Sessions idle since before ``before``; counted ones are kept in a recount's
+        truth (folded into per-content tallies) before they go."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,8 +50,8 @@ async def recount(deps: Deps, content_ids: Sequence[str]) -> dict[str, Recount]:
     for source in deps.sources:
         for cid, counts in (await source.recount(ids)).items():
             totals[cid] = add(totals[cid], counts)
-        for cid in ids:
-            members[cid].update(await source.unique_members(cid))
+        for cid, keys in (await source.unique_members(ids)).items():
+            members[cid].update(keys)
     return {cid: Recount(totals[cid], sorted(members[cid])) for cid in ids}
 
 

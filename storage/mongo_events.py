@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from pymongo.errors import BulkWriteError, DuplicateKeyError
@@ -43,6 +44,8 @@ class MongoEventArchive:
                 {
                     "_id": digest,
                     "first_ms": min(e["occurred_at_ms"] for e in events),
+                    # For a TTL index (ARCHIVE_TTL_S): a TTL needs a date field.
+                    "archived_at": datetime.now(UTC),
                     "events": list(events),
                 }
             )
@@ -51,7 +54,8 @@ class MongoEventArchive:
         return len(events)
 
     async def _store_each(self, events: Sequence[EngagementEvent]) -> int:
-        docs = [{"_id": e.event_id, **e.to_dict()} for e in events]
+        now = datetime.now(UTC)
+        docs = [{"_id": e.event_id, **e.to_dict(), "archived_at": now} for e in events]
         try:
             result = await self._col.insert_many(docs, ordered=False)
         except BulkWriteError as exc:

@@ -121,5 +121,5 @@ class MongoReactions:
             counts[LIKES] = counts.get(LIKES, 0) + int(row["n"])
         return out
 
-    async def unique_members(self, content_id: str) -> list[str]:
-        return []
+    async def unique_members(self, content_ids: Sequence[str]) -> dict[str, list[str]]:
+        return {}

@@ -16,6 +16,7 @@ from domain.ports import StoredSession
 from domain.views import ClientPlatform, SessionStatus, ViewSession, ViewSource
 
 DUPLICATE_KEY = 11000
+TALLIES = "view_tallies"
 _FIELDS = [f.name for f in fields(ViewSession)]
 
 
@@ -84,6 +85,10 @@ def from_doc(doc: dict[str, Any]) -> ViewSession:
 class MongoViewSessions:
     def __init__(self, db: Any) -> None:
         self._col = db["view_sessions"]
+        # Counted sessions that retention folded away (only with the in-process
+        # store, see storage/mongo_retention.py): per content, how many and by whom.
+        # A recount is tallies plus the sessions still stored.
+        self._tallies = db[TALLIES]
 
     async def get_many(self, session_ids: Sequence[str]) -> dict[str, StoredSession]:
         cursor = self._col.find({"_id": {"$in": list(session_ids)}}, {"outbox": 0})
@@ -133,16 +138,28 @@ class MongoViewSessions:
         return set(ids) - ours
 
     async def recount(self, content_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+        ids = list(content_ids)
         pipeline = [
-            {"$match": {"content_id": {"$in": list(content_ids)}, "counted": True}},
+            {"$match": {"content_id": {"$in": ids}, "counted": True}},
             {"$group": {"_id": "$content_id", "n": {"$sum": 1}}},
         ]
-        out: dict[str, dict[str, int]] = {cid: {} for cid in content_ids}
+        out: dict[str, dict[str, int]] = {cid: {} for cid in ids}
         async for row in self._col.aggregate(pipeline):
             out[row["_id"]][VIEWS] = int(row["n"])
+        async for doc in self._tallies.find({"_id": {"$in": ids}}, {"views": 1}):
+            counts = out[doc["_id"]]
+            counts[VIEWS] = counts.get(VIEWS, 0) + int(doc.get("views", 0))
         return out
 
-    async def unique_members(self, content_id: str) -> list[str]:
-        return sorted(
-            await self._col.distinct("viewer_key", {"content_id": content_id, "counted": True})
-        )
+    async def unique_members(self, content_ids: Sequence[str]) -> dict[str, list[str]]:
+        ids = list(content_ids)
+        pipeline = [
+            {"$match": {"content_id": {"$in": ids}, "counted": True}},
+            {"$group": {"_id": "$content_id", "v": {"$addToSet": "$viewer_key"}}},
+        ]
+        out: dict[str, set[str]] = {}
+        async for row in self._col.aggregate(pipeline):
+            out.setdefault(row["_id"], set()).update(row["v"])
+        async for doc in self._tallies.find({"_id": {"$in": ids}}, {"viewers": 1}):
+            out.setdefault(doc["_id"], set()).update(doc.get("viewers", ()))
+        return {cid: sorted(keys) for cid, keys in out.items()}

@@ -8,7 +8,9 @@ a real sort loudly instead of ignoring it. Applied only where mongomock is used.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 import mongomock.collection as mc
@@ -225,7 +227,7 @@ def patch_limited_find() -> None:
             not with_limit_and_skip
             or not isinstance(limit, int)
             or limit <= 0
-            or self._sort
+            or (self._sort and _id_order(self.collection._store, self._spec, self._sort) is None)
             or self._skip
         ):
             return original(self, with_limit_and_skip)
@@ -243,3 +245,347 @@ def patch_limited_find() -> None:
 
     setattr(_compute_results, _PATCHED, True)
     setattr(cursor, "_compute_results", _compute_results)  # noqa: B010 - mypy: method
+
+
+# --- secondary indexes: {field: value} and {field: {"$in": [...]}} ------------
+#
+# Real MongoDB answers the recount's "content_id in this page" from the indexes
+# declared in storage/mongo.py; mongomock scans the whole collection for it, so
+# in the embedded mode every recount query (the reconciler's pages, a read that
+# rebuilds missing counters) held the event loop for a time that grew with all
+# the views ever stored. For the fields given to patch_secondary_indexes we keep
+# value -> document keys, updated on every store write and after every update,
+# take the candidates of the pinned values, and still run the complete filter on
+# them in store order: the result is what the scan returns (tests compare them).
+
+_ABSENT = object()
+_ARRAY = object()  # an array matches a plain value it contains: always a candidate
+_RECORDING = "_likeview_recording"
+
+
+def _key_of(doc: Any) -> Any:
+    from mongomock import helpers
+
+    _id = doc["_id"]
+    return helpers.hashdict(_id) if isinstance(_id, dict) else _id
+
+
+class _FieldIndex:
+    """Plain values -> keys (equality and $in), and datetimes kept sorted (ranges)."""
+
+    def __init__(self, field: str, store: Any) -> None:
+        self.field = field
+        self.by_value: dict[Any, dict[Any, None]] = {}
+        self.arrays: dict[Any, None] = {}
+        self.dates: list[tuple[datetime, int]] = []
+        self.value_of: dict[Any, Any] = {}
+        # Store order: a key keeps its place when its document is replaced or updated.
+        self.seq: dict[Any, int] = {}
+        self.key_at: dict[int, Any] = {}
+        self._next = 0
+        for key, doc in store._documents.items():
+            self.add(key, doc)
+
+    def add(self, key: Any, doc: Any) -> None:
+        self.discard(key, keep_place=True)
+        if key not in self.seq:
+            self.seq[key] = self._next
+            self.key_at[self._next] = key
+            self._next += 1
+        value = doc.get(self.field, _ABSENT) if isinstance(doc, dict) else _ABSENT
+        if type(value) in _PLAIN_ID:
+            self.by_value.setdefault(value, {})[key] = None
+        elif type(value) is datetime and value.tzinfo is None:
+            bisect.insort(self.dates, (value, self.seq[key]))
+        elif type(value) is list:
+            value = _ARRAY
+            self.arrays[key] = None
+        else:
+            # Absent, null, an object: never equal to, or in a range of, plain values.
+            value = _ABSENT
+        self.value_of[key] = value
+
+    def discard(self, key: Any, *, keep_place: bool = False) -> None:
+        value = self.value_of.pop(key, None)
+        seq = self.seq.get(key) if keep_place else self.seq.pop(key, None)
+        if not keep_place and seq is not None:
+            del self.key_at[seq]
+        if value is None or value is _ABSENT:
+            return
+        if value is _ARRAY:
+            self.arrays.pop(key, None)
+        elif type(value) is datetime:
+            i = bisect.bisect_left(self.dates, (value, seq))
+            if i < len(self.dates) and self.dates[i] == (value, seq):
+                del self.dates[i]
+        else:
+            bucket = self.by_value.get(value)
+            if bucket is not None:
+                bucket.pop(key, None)
+                if not bucket:
+                    del self.by_value[value]
+
+    def candidates(self, values: list[Any]) -> list[Any]:
+        keys: dict[Any, None] = dict(self.arrays)
+        for value in values:
+            keys.update(self.by_value.get(value, {}))
+        return sorted(keys, key=self.seq.__getitem__)
+
+    def in_range(self, bounds: dict[str, datetime]) -> list[Any]:
+        """Keys whose date is within ``bounds``, oldest first (a server's index
+        order; no sort was asked for), then documents with arrays."""
+        lo, hi = 0, len(self.dates)
+        for op, v in bounds.items():
+            if op == "$gt":
+                lo = max(lo, bisect.bisect_right(self.dates, (v, _LAST)))
+            elif op == "$gte":
+                lo = max(lo, bisect.bisect_left(self.dates, (v, -1)))
+            elif op == "$lt":
+                hi = min(hi, bisect.bisect_left(self.dates, (v, -1)))
+            else:
+                hi = min(hi, bisect.bisect_right(self.dates, (v, _LAST)))
+        return [self.key_at[seq] for _, seq in self.dates[lo:hi]] + list(self.arrays)
+
+
+_LAST = float("inf")
+
+
+def _pinned_range(filter: Any, field: str) -> dict[str, datetime] | None:
+    bounds = filter.get(field) if isinstance(filter, dict) else None
+    if not isinstance(bounds, dict) or not bounds or not set(bounds) <= _ID_RANGE:
+        return None
+    # Stored datetimes are naive UTC, and so are the filters mongomock hands us.
+    if all(type(v) is datetime and v.tzinfo is None for v in bounds.values()):
+        return bounds
+    return None
+
+
+# Keyset pages in _id order ({_id: {$gt: last}} sorted by _id, limited: the
+# reconciler's sweep of contents) are an index range scan on a server; mongomock
+# filters, copies and sorts the whole collection for each page. For collections
+# whose name maps to "_id" in the fields given, we keep the string _ids sorted and
+# walk from the page's start, lazily, still applying the full filter.
+
+_ID_RANGE = frozenset({"$gt", "$gte", "$lt", "$lte"})
+_EMULATED: dict[str, tuple[str, ...]] = {}
+_SORTED_IDS = "_likeview_sorted_ids"
+
+
+class _SortedIds:
+    def __init__(self, store: Any) -> None:
+        keys = list(store._documents)
+        self.keys: list[str] | None = sorted(keys) if all(type(k) is str for k in keys) else None
+
+    @staticmethod
+    def of(store: Any, fields: dict[str, tuple[str, ...]]) -> _SortedIds:
+        found: _SortedIds | None = store.__dict__.get(_SORTED_IDS)
+        if found is None:
+            found = _SortedIds(store) if "_id" in fields.get(store.name, ()) else _NO_ORDER
+            setattr(store, _SORTED_IDS, found)
+        return found
+
+    def add(self, key: Any) -> None:
+        if self.keys is None:
+            return
+        if type(key) is not str:
+            self.keys = None  # mixed key types: mongomock's own sort from now on
+            return
+        bisect.insort(self.keys, key)
+
+    def discard(self, key: Any) -> None:
+        if self.keys is None:
+            return
+        i = bisect.bisect_left(self.keys, key)
+        if i < len(self.keys) and self.keys[i] == key:
+            del self.keys[i]
+
+
+_NO_ORDER = _SortedIds.__new__(_SortedIds)
+_NO_ORDER.keys = None
+
+
+def _id_order(store: Any, spec: Any, sort: Any) -> Any:
+    """Documents matching ``spec`` in ``sort`` order, lazily, when that is a sort on
+    _id alone and ``spec`` is empty or a range on _id; otherwise None."""
+    if not sort:
+        return None
+    ordered = _SortedIds.of(store, _EMULATED)
+    if ordered.keys is None:
+        return None
+    pairs = list(sort.items()) if isinstance(sort, dict) else list(sort)
+    if len(pairs) != 1 or pairs[0][0] != "_id" or pairs[0][1] not in (1, -1):
+        return None
+    keys = ordered.keys
+    lo, hi = 0, len(keys)
+    if spec:
+        bounds = spec.get("_id") if isinstance(spec, dict) and len(spec) == 1 else None
+        if not isinstance(bounds, dict) or not bounds or not set(bounds) <= _ID_RANGE:
+            return None
+        if not all(type(v) is str for v in bounds.values()):
+            return None
+        for op, v in bounds.items():
+            if op in ("$gt", "$gte"):
+                cut = bisect.bisect_right if op == "$gt" else bisect.bisect_left
+                lo = max(lo, cut(keys, v))
+            else:
+                cut = bisect.bisect_left if op == "$lt" else bisect.bisect_right
+                hi = min(hi, cut(keys, v))
+    window = keys[lo:hi] if pairs[0][1] == 1 else keys[lo:hi][::-1]
+    from mongomock.filtering import filter_applies
+
+    docs = store._documents
+    return (
+        doc
+        for key in window
+        if (doc := docs.get(key)) is not None and filter_applies(spec or {}, doc)
+    )
+
+
+def _pinned_values(filter: Any, field: str) -> list[Any] | None:
+    wanted = filter.get(field) if isinstance(filter, dict) else None
+    if type(wanted) in _PLAIN_ID:
+        return [wanted]
+    if isinstance(wanted, dict) and set(wanted) == {"$in"} and isinstance(wanted["$in"], list):
+        values = wanted["$in"]
+        if all(type(v) in _PLAIN_ID for v in values):
+            return values
+    return None
+
+
+def _indexes_of(store: Any, fields: dict[str, tuple[str, ...]]) -> list[_FieldIndex]:
+    found: list[_FieldIndex] | None = store.__dict__.get("_likeview_indexes")
+    if found is None:
+        found = [_FieldIndex(f, store) for f in fields.get(store.name, ()) if f != "_id"]
+        store._likeview_indexes = found
+    return found
+
+
+def patch_secondary_indexes(fields: dict[str, tuple[str, ...]]) -> None:
+    """Index ``fields`` per collection name (mongomock builds each index on first use)."""
+    from mongomock.filtering import filter_applies
+    from mongomock.store import CollectionStore
+
+    if getattr(CollectionStore.__setitem__, _PATCHED, False):
+        return
+    _EMULATED.update(fields)
+    set_item, del_item, drop = (
+        CollectionStore.__setitem__,
+        CollectionStore.__delitem__,
+        CollectionStore.drop,
+    )
+
+    def __setitem__(self: Any, key: Any, val: Any) -> None:
+        # Built (from the store as it is) before the write, which then adds to them.
+        indexes, ordered = _indexes_of(self, fields), _SortedIds.of(self, fields)
+        fresh = key not in self._documents
+        set_item(self, key, val)
+        for index in indexes:
+            index.add(key, val)
+        if fresh:
+            ordered.add(key)
+
+    def __delitem__(self: Any, key: Any) -> None:
+        indexes, ordered = _indexes_of(self, fields), _SortedIds.of(self, fields)
+        del_item(self, key)
+        for index in indexes:
+            index.discard(key)
+        ordered.discard(key)
+
+    def _drop(self: Any) -> None:
+        drop(self)
+        self.__dict__.pop("_likeview_indexes", None)
+        self.__dict__.pop("_likeview_sorted_ids", None)
+
+    for name, fn in (("__setitem__", __setitem__), ("__delitem__", __delitem__), ("drop", _drop)):
+        setattr(fn, _PATCHED, True)
+        setattr(CollectionStore, name, fn)
+
+    collection = mc.Collection
+    iter_documents, update = collection._iter_documents, collection._update
+    get_dataset = collection._get_dataset
+
+    def _get_dataset(self: Any, spec: Any, sort: Any, fields_: Any, as_class: Any) -> Any:
+        docs = _id_order(self._store, spec, sort)
+        if docs is None:
+            yield from get_dataset(self, spec, sort, fields_, as_class)
+            return
+        for doc in docs:
+            yield self._copy_only_fields(doc, fields_, as_class)
+
+    setattr(_get_dataset, _PATCHED, True)
+    setattr(collection, "_get_dataset", _get_dataset)  # noqa: B010 - mypy: method
+
+    def _iter_documents(self: Any, filter: Any) -> Any:
+        store = self._store
+        docs: Any = None
+        if _pinned_ids(filter) is None:
+            for index in _indexes_of(store, fields):
+                values = _pinned_values(filter, index.field)
+                bounds = None if values is not None else _pinned_range(filter, index.field)
+                if values is not None or bounds is not None:
+                    store._remove_expired_documents()
+                    keys = (
+                        index.candidates(values)
+                        if values is not None
+                        else index.in_range(bounds or {})
+                    )
+                    by_key = store._documents
+                    found = [by_key[k] for k in keys if k in by_key]
+                    docs = (doc for doc in found if filter_applies(filter, doc))
+                    break
+        if docs is None:
+            docs = iter_documents(self, filter)
+        recording = store.__dict__.get(_RECORDING)
+        if recording is None:
+            return docs
+        return (recording.append(doc) or doc for doc in docs)
+
+    def _update(self: Any, *args: Any, **kwargs: Any) -> Any:
+        # Updates change documents in place: re-index the ones the update visited.
+        store = self._store
+        if not _indexes_of(store, fields):
+            return update(self, *args, **kwargs)
+        visited: list[Any] = []
+        store._likeview_recording = visited
+        try:
+            return update(self, *args, **kwargs)
+        finally:
+            store.__dict__.pop(_RECORDING, None)
+            for doc in visited:
+                key = _key_of(doc)
+                if store._documents.get(key) is doc:
+                    for index in _indexes_of(store, fields):
+                        index.add(key, doc)
+
+    for name, fn in (("_iter_documents", _iter_documents), ("_update", _update)):
+        setattr(fn, _PATCHED, True)
+        setattr(collection, name, fn)
+
+
+# --- aggregate starts from its leading $match ----------------------------------
+#
+# mongomock's aggregate copies every document of the collection (a find() with
+# no filter) before it runs the first stage, so a recount of 50 contents copied
+# all view sessions ever stored. A server runs a leading $match from an index.
+# We start from find(<that $match>) instead: the same documents in the same
+# order, which the pipeline (its $match included) then processes as before.
+
+
+def patch_aggregate_match() -> None:
+    from mongomock import aggregate as mongomock_aggregate
+
+    collection = mc.Collection
+    original = collection.aggregate
+    if getattr(original, _PATCHED, False):
+        return
+
+    def aggregate(self: Any, pipeline: Any, session: Any = None, **kwargs: Any) -> Any:
+        first = pipeline[0] if isinstance(pipeline, list) and pipeline else None
+        if not (isinstance(first, dict) and set(first) == {"$match"}) or session is not None:
+            return original(self, pipeline, session, **kwargs)
+        docs = list(self.find(first["$match"]))
+        return mongomock_aggregate.process_pipeline(docs, self.database, pipeline, session)
+
+    setattr(aggregate, _PATCHED, True)
+    aggregate.__wrapped__ = original  # type: ignore[attr-defined]
+    setattr(collection, "aggregate", aggregate)  # noqa: B010 - mypy: method
