@@ -10,7 +10,7 @@ from typing import Any
 from domain.contents import check_id
 from domain.counters import add
 from domain.deps import Deps
-from domain.errors import ContentNotFound
+from domain.errors import Conflict, ContentNotFound
 from domain.events import REACTION, EngagementEvent, reaction_event_id
 from domain.idempotency import IdempotencyRecord, fingerprint, in_use, replay
 from domain.identity import Actor, require_user
@@ -131,7 +131,7 @@ async def _apply(
         if await deps.reactions.save(record, version - 1, event):
             break
     else:
-        raise RuntimeError("reaction kept changing under concurrent writes; retry")
+        raise Conflict("the reaction kept changing under concurrent writes; retry")
 
     try:
         await deps.log.append([event])

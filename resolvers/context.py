@@ -28,6 +28,8 @@ class Services:
     hub: LiveHub
     tokens: TokenVerifier
     extra: dict[str, Any] = field(default_factory=dict)
+    # Automatic persisted queries (transport.persisted_queries); None: not offered.
+    persisted_queries: Any = None
 
 
 class Loaders:

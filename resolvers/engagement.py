@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from domain import reads
+from domain.contents import check_id
 from domain.likes import set_reaction
 from domain.reactions import ReactionType
 from resolvers.context import Info
@@ -21,7 +22,7 @@ from schema.engagement import (
 
 
 async def engagement_summary(info: Info, content_id: strawberry.ID) -> EngagementSummary:
-    reads.check_ids([content_id], "contentId")
+    check_id(content_id, "contentId")
     ctx = info.context
     ctx.user()
     return EngagementSummary.from_domain(await ctx.loaders.summary(str(content_id)))

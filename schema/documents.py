@@ -194,7 +194,10 @@ class DocumentRules:
             refused = self.limits_for(schema).check(document)
             if refused:
                 return refused
-            return validate_document(schema, document, (*rules, *self._extra))
+            return [
+                _coded(e, VALIDATION_FAILED)
+                for e in validate_document(schema, document, (*rules, *self._extra))
+            ]
 
         return self.cache.errors(schema, document, run)
 
@@ -236,6 +239,22 @@ class CachedDocuments(SchemaExtension):
                 ]
             ctx.pre_execution_errors = errors
         yield
+
+
+def _coded(error: GraphQLError, code: str) -> GraphQLError:
+    """The error with ``code``: validation errors are coded by the step that found
+    them, not by their wording (ErrorCodes keeps a code that is there)."""
+    if error.extensions and "code" in error.extensions:
+        return error
+    return GraphQLError(
+        error.message,
+        error.nodes,
+        error.source,
+        error.positions,
+        error.path,
+        None,
+        {**(error.extensions or {}), "code": code},
+    )
 
 
 def _ambiguous(ctx: Any, document: DocumentNode) -> bool:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import re
 
-from graphql.error import GraphQLError
+from graphql.error import GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import MaskErrors
 
 from domain.errors import DomainError
@@ -30,15 +31,27 @@ def log_client_errors(errors: list[GraphQLError]) -> None:
             log.info("client error: %s", error.message[:LOGGED_MESSAGE_CHARS])
 
 
+# Codes by what failed. Parse errors are GraphQLSyntaxError; the document's own
+# validation tags its errors (schema.documents); a GraphQLError of graphql-core's
+# that reaches a result without either happened while running the operation with
+# the client's values: variable coercion, or an argument graphql-core refused.
+PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
+BAD_USER_INPUT = "BAD_USER_INPUT"
+
+
 def _code_for_graphql(error: GraphQLError) -> str:
-    message = error.message
-    if message.startswith("Syntax Error"):
-        return "GRAPHQL_PARSE_FAILED"
-    if message.startswith(
-        ("Variable '$", "Argument '", "Expected value of type", "Int cannot", "Float cannot")
-    ):
-        return "BAD_USER_INPUT"
-    return "GRAPHQL_VALIDATION_FAILED"
+    if isinstance(error, GraphQLSyntaxError):
+        return PARSE_FAILED
+    return BAD_USER_INPUT
+
+
+# graphql-core's suggestions: " Did you mean 'x'?", "... 'x', 'y', or 'z'?",
+# " Did you mean the enum value 'X'?", also mid-message (before "Found: ...").
+_SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
+
+
+def without_suggestions(message: str) -> str:
+    return _SUGGESTION.sub("", message)
 
 
 class ErrorCodes(MaskErrors):
@@ -50,8 +63,11 @@ class ErrorCodes(MaskErrors):
     logged with its traceback, shown only as a generic message.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, hide_suggestions: bool = False) -> None:
         super().__init__(error_message="Internal server error")
+        # With introspection off, "Did you mean 'engagementSummary'?" would tell
+        # the schema just the same.
+        self._hide_suggestions = hide_suggestions
 
     def _process_result(self, result: object) -> None:
         # MaskErrors checks a runtime Protocol here, which costs about 10 µs per
@@ -64,6 +80,8 @@ class ErrorCodes(MaskErrors):
         return [self._classify(e) for e in errors]
 
     def _with_code(self, error: GraphQLError, message: str, code: str) -> GraphQLError:
+        if self._hide_suggestions:
+            message = without_suggestions(message)
         return GraphQLError(
             message=message,
             nodes=error.nodes,
@@ -80,6 +98,8 @@ class ErrorCodes(MaskErrors):
             return self._with_code(error, original.message, original.code)
         if original is None or isinstance(original, GraphQLError):
             if error.extensions and "code" in error.extensions:
+                if self._hide_suggestions and _SUGGESTION.search(error.message):
+                    return self._with_code(error, error.message, error.extensions["code"])
                 return error
             return self._with_code(error, error.message, _code_for_graphql(error))
         log.error("unexpected error in resolver", exc_info=original)

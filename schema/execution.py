@@ -44,6 +44,7 @@ from graphql import (
 )
 from graphql.execution.collect_fields import FieldDetailsList
 from graphql.pyutils import AwaitableOrValue, Path, Undefined
+from strawberry.resolvers import is_default_resolver
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from schema import documents
@@ -75,7 +76,7 @@ def _reader(field_def: Any) -> Callable[[Any], Any] | None:
     resolve = field_def.resolve
     # strawberry marks resolvers of fields without resolver, permissions or
     # extensions: they only read an attribute of the source.
-    if not getattr(resolve, "_is_default", False):
+    if not is_default_resolver(resolve):
         return None
     definition = field_def.extensions.get("strawberry-definition")
     if definition is not None and definition.default_resolver is getattr:

@@ -58,6 +58,8 @@ class Limits:
     max_depth: int = 15
     max_aliases: int = 30
     max_cost: int = 50_000
+    # List items (cards, reactors, introspection entries) one operation may ask for.
+    max_list_items: int = 2_000
     max_fragment_nesting: int = 20
     # Fields one selection set selects, with those its fragments bring: graphql-core
     # compares fields of the same name pairwise, so hundreds of repeats cost it
@@ -74,9 +76,11 @@ class _Summary:
     cost: int
     # Fields selected at this level, through inline fragments and spreads.
     width: int
+    # List items the selection asks for, at most (what a list field multiplies).
+    items: int
 
 
-_EMPTY = _Summary(0, 0, 0, 0)
+_EMPTY = _Summary(0, 0, 0, 0, 0)
 
 
 class _Refused(Exception):
@@ -189,6 +193,12 @@ class _Walk:
                     f"fragments; at most {limits.max_aliases}",
                     definition,
                 )
+            if summary.items > limits.max_list_items:
+                raise _Refused(
+                    f"{name} asks for up to {_count(summary.items)} list items, counted "
+                    f"through its fragments; at most {limits.max_list_items}",
+                    definition,
+                )
             if summary.cost > limits.max_cost:
                 raise _Refused(
                     f"{name} could return {_count(summary.cost)} values, counted through its "
@@ -260,7 +270,7 @@ class _Walk:
                 f"The operation is nested too deeply; at most {self._limits.max_depth} fields",
                 selection_set,
             )
-        depth = aliases = cost = width = 0
+        depth = aliases = cost = width = items = 0
         for selection in selection_set.selections:
             if isinstance(selection, FieldNode):
                 summary = self._field(selection, parent, level, page)
@@ -276,27 +286,36 @@ class _Walk:
             aliases += summary.aliases
             cost += summary.cost
             width += summary.width
+            items += summary.items
         if width > self._limits.max_selections:
             raise _Refused(
                 f"A selection set selects {_count(width)} fields, counted through its "
                 f"fragments; at most {self._limits.max_selections}",
                 selection_set,
             )
-        return _Summary(depth, aliases, cost, width)
+        return _Summary(depth, aliases, cost, width, items)
 
     def _field(self, node: FieldNode, parent: Any, level: int, page: int | None) -> _Summary:
         aliases = 1 if node.alias is not None else 0
-        field_type, items = self._field_type(node, parent, page)
+        field_type, items, is_list = self._field_type(node, parent, page)
+        own = items if is_list else 0
         if node.selection_set is None:
-            return _Summary(0, aliases, items, 1)
+            return _Summary(0, aliases, items, 1, own)
         inner = self._selection(node.selection_set, field_type, level + 1, _page_of(node))
-        return _Summary(1 + inner.depth, aliases + inner.aliases, items * (1 + inner.cost), 1)
+        return _Summary(
+            1 + inner.depth,
+            aliases + inner.aliases,
+            items * (1 + inner.cost),
+            1,
+            own + items * inner.items,
+        )
 
-    def _field_type(self, node: FieldNode, parent: Any, page: int | None) -> tuple[Any, int]:
-        """The field's named type and how many items it returns at most (1 if not a list)."""
+    def _field_type(self, node: FieldNode, parent: Any, page: int | None) -> tuple[Any, int, bool]:
+        """The field's named type, how many items it returns at most (1 if not a
+        list) and whether it is a list."""
         name = node.name.value
         if name == "__typename":
-            return None, 1
+            return None, 1, False
         if name == "__schema" and parent is self._schema.query_type:
             definition: Any = SchemaMetaFieldDef
         elif name == "__type" and parent is self._schema.query_type:
@@ -305,13 +324,14 @@ class _Walk:
             fields = getattr(parent, "fields", None)
             definition = fields.get(name) if isinstance(fields, dict) else None
         if definition is None:
-            return None, 1  # unknown: graphql-core's validation says so
-        t, items = definition.type, 1
+            return None, 1, False  # unknown: graphql-core's validation says so
+        t, items, is_list = definition.type, 1, False
         while isinstance(t, GraphQLNonNull | GraphQLList):
             if isinstance(t, GraphQLList):
                 items *= self._list_bound(parent.name, name, node, page)
+                is_list = True
             t = t.of_type
-        return t, items
+        return t, items, is_list
 
     def _list_bound(self, parent: str, field: str, node: FieldNode, page: int | None) -> int:
         literal = _page_of(node)

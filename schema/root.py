@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Iterable
+from typing import Any
 
 import strawberry
-from graphql import GraphQLError
-from strawberry.types import ExecutionContext
+from graphql import (
+    ASTValidationRule,
+    GraphQLError,
+    NoSchemaIntrospectionCustomRule,
+    specified_rules,
+)
+from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES
+from strawberry.types import ExecutionContext, ExecutionResult
+from strawberry.types.graphql import OperationType
 
 from domain.reactions import ReactionType
 from domain.reads import MAX_BATCH
@@ -21,22 +29,31 @@ from schema.errors import log_client_errors
 from schema.execution import CompiledExecutionContext
 from schema.limits import PAGE, ListBound
 from schema.metrics import ObservedErrorCodes
-from schema.views import ViewPayload, ViewSessionInfo
+from schema.views import ViewPayload, ViewSessionInfo, use_view_input_hook
 
 
 @strawberry.type
 class Query:
-    engagement_summary: EngagementSummary = strawberry.field(resolver=engagement.engagement_summary)
+    engagement_summary: EngagementSummary = strawberry.field(
+        resolver=engagement.engagement_summary,
+        description=(
+            "An id that was never registered reads as zeros, as in a feed that holds ids "
+            "not yet registered; mutations refuse it (CONTENT_NOT_FOUND)."
+        ),
+    )
     engagement_summaries: list[EngagementSummary] = strawberry.field(
         resolver=engagement.engagement_summaries,
-        description="Same order as asked; at most 100 ids.",
+        description=("Same order as asked; at most 100 ids. Ids never registered read as zeros."),
     )
     reactors: ReactorConnection = strawberry.field(
         resolver=engagement.reactors, description="Newest first; first <= 100."
     )
     view_session: ViewSessionInfo | None = strawberry.field(
         resolver=views.view_session,
-        description="To the session's own viewer, or an admin; null otherwise.",
+        description=(
+            "Needs a token (UNAUTHENTICATED without one): the session to its own viewer "
+            "or an admin; null for anyone else and for an unknown session."
+        ),
     )
 
 
@@ -75,6 +92,44 @@ LIST_BOUNDS: dict[tuple[str, str], ListBound] = {
 
 
 class LikeviewSchema(strawberry.Schema):
+    document_rules: DocumentRules
+
+    def is_valid(self, query: str) -> bool:
+        """Whether ``query`` parses and validates, as execute() would decide it
+        (and leaving it in the document cache for execute())."""
+        rules = self.document_rules
+        try:
+            document = rules.cache.document(query, rules.parse_options)
+        except GraphQLError:
+            return False
+        return not rules.validate(self._schema, document, tuple(specified_rules))
+
+    async def execute(
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+    ) -> ExecutionResult:
+        # execute() answers once; subscriptions are served by subscribe()/stream()
+        # (WebSocket). Strawberry's HTTP view allows them in execute() for its
+        # streaming transports, and graphql-core then runs the subscription field
+        # as a query and fails inside it: refused up front instead (HTTP 400).
+        allowed = set(allowed_operation_types or DEFAULT_ALLOWED_OPERATION_TYPES)
+        allowed.discard(OperationType.SUBSCRIPTION)
+        return await super().execute(
+            query,
+            variable_values,
+            context_value,
+            root_value,
+            operation_name,
+            allowed,
+            operation_extensions,
+        )
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
@@ -87,15 +142,42 @@ class LikeviewSchema(strawberry.Schema):
                 error.__traceback__ = None
 
 
-def build_schema(policy: DocumentPolicy | None = None) -> strawberry.Schema:
-    """The schema, with its document rules (limits, caches) built once for it."""
-    rules = DocumentRules(policy or DocumentPolicy(), list_bounds=LIST_BOUNDS)
-    return LikeviewSchema(
+def build_schema(
+    policy: DocumentPolicy | None = None,
+    *,
+    fast_paths: bool = True,
+    introspection: bool = True,
+) -> LikeviewSchema:
+    """The schema, with its document rules (limits, caches) built once for it.
+
+    ``fast_paths=False`` (the FAST_PATHS setting) runs it on stock strawberry and
+    graphql-core: graphql-core's executor instead of the compiled one, and
+    strawberry's own input conversion for ViewInput. The fast paths lean on
+    graphql-core's internals; with them off, a dependency upgrade that breaks
+    them is a setting away from working.
+
+    ``introspection=False`` refuses ``__schema`` and ``__type`` and hides
+    graphql-core's "Did you mean ...?" suggestions, which leak the schema too.
+    """
+    extra_rules: tuple[type[ASTValidationRule], ...] = (
+        () if introspection else (NoSchemaIntrospectionCustomRule,)
+    )
+    rules = DocumentRules(
+        policy or DocumentPolicy(), extra_rules=extra_rules, list_bounds=LIST_BOUNDS
+    )
+    hide = not introspection
+    use_view_input_hook(fast_paths)
+    schema = LikeviewSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         # Two extensions, not five: each costs a hook context per operation and
         # per subscription push.
-        extensions=[lambda: CachedDocuments(rules), ObservedErrorCodes],
-        execution_context_class=CompiledExecutionContext,
+        extensions=[
+            lambda: CachedDocuments(rules),
+            lambda: ObservedErrorCodes(hide_suggestions=hide),
+        ],
+        execution_context_class=CompiledExecutionContext if fast_paths else None,
     )
+    schema.document_rules = rules
+    return schema

@@ -81,7 +81,12 @@ def _view_input(cls: type, value: Mapping[str, Any], context: InputContext) -> A
     return cls(**{py: value[name] for py, name in _field_names(context) if name in value})
 
 
-_DEFINITION.from_input = _view_input
+def use_view_input_hook(on: bool) -> None:
+    """Process-wide: strawberry keeps the hook on the type's definition."""
+    _DEFINITION.from_input = _view_input if on else None
+
+
+use_view_input_hook(True)
 
 
 @strawberry.type

@@ -46,10 +46,22 @@ class Keys:
     def streams(self) -> list[str]:
         return [self.stream(p) for p in range(self.partitions)]
 
+    def touched(self, partition: int) -> str:
+        # Contents the aggregator changed (score: when), for the reconciler to check first.
+        return f"{self._tag(partition)}:touched"
+
+    def reconcile_sweep(self) -> str:
+        # Where the reconciler's sweep of all contents stands, shared by every worker.
+        return f"{self.prefix}:reconcile:sweep"
+
     def idempotency(self, user_id: str, request_id: str) -> str:
         # Hashed: user and request ids are client strings of any shape.
         digest = hashlib.blake2b(f"{user_id}\x00{request_id}".encode(), digest_size=16)
         return f"{self.prefix}:idem:{digest.hexdigest()}"
+
+    def persisted_query(self, sha256_hex: str) -> str:
+        # Automatic persisted queries: the text of a query by its SHA-256.
+        return f"{self.prefix}:pq:{sha256_hex}"
 
     def channel(self, content_id: str) -> str:
         return f"{self.prefix}:live:{content_id}"

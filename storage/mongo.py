@@ -11,24 +11,34 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
 
-def open_client(url: str | None) -> Any:
+def open_client(url: str | None, timeout_s: float = 5.0) -> Any:
     if url:
         from motor.motor_asyncio import AsyncIOMotorClient
 
-        return AsyncIOMotorClient(url, tz_aware=True, uuidRepresentation="standard")
+        return AsyncIOMotorClient(
+            url,
+            tz_aware=True,
+            uuidRepresentation="standard",
+            # Without it the driver waits 30 s for a server before an operation fails.
+            serverSelectionTimeoutMS=int(timeout_s * 1000),
+        )
     from mongomock_motor import AsyncMongoMockClient
 
     from storage.mongomock_compat import (
+        patch_aggregate_match,
         patch_bulk_sort,
         patch_document_helpers,
         patch_id_lookup,
         patch_limited_find,
+        patch_secondary_indexes,
     )
 
     patch_bulk_sort()
     patch_id_lookup()
+    patch_secondary_indexes(EMULATED_INDEXES)
     patch_document_helpers()
     patch_limited_find()
+    patch_aggregate_match()
     return AsyncMongoMockClient(tz_aware=True)
 
 
@@ -57,10 +67,71 @@ INDEXES: dict[str, list[IndexModel]] = {
 }
 
 
-async def ensure_indexes(db: Any) -> None:
+def ttl_indexes(ttl_s: int) -> dict[str, list[IndexModel]]:
+    """What a real server expires by itself (ARCHIVE_TTL_S): the raw view events and
+    the archive (``archived_at``, set when stored), and view sessions that never
+    counted. Counted sessions stay: the recount of views needs them. Changing the
+    TTL later needs ``collMod`` (creating it again with another value fails)."""
+    return {
+        "events": [IndexModel([("archived_at", ASCENDING)], expireAfterSeconds=ttl_s)],
+        "view_events": [IndexModel([("archived_at", ASCENDING)], expireAfterSeconds=ttl_s)],
+        "view_sessions": [
+            IndexModel(
+                [("last_event_at", ASCENDING)],
+                expireAfterSeconds=ttl_s,
+                partialFilterExpression={"counted": False},
+            )
+        ],
+    }
+
+
+# Leading fields of INDEXES that the in-process store answers from an index of its
+# own (storage/mongomock_compat.py), as a server does: the ones the recounts and
+# reactor pages pin. Others would cost memory per document and answer no query.
+EMULATED_INDEXES: dict[str, tuple[str, ...]] = {
+    "reactions": ("content_id",),
+    # last_event_at: the embedded retention's "idle since" (see ttl_indexes too).
+    "view_sessions": ("content_id", "last_event_at"),
+    # _id order: the reconciler's sweep pages through contents by _id.
+    "contents": ("_id",),
+    # The embedded retention's "stored before" (the TTL field on a server).
+    "events": ("archived_at",),
+    "view_events": ("archived_at",),
+}
+
+
+async def ensure_indexes(db: Any, *, ttl_s: int | None = None) -> None:
     for collection, indexes in INDEXES.items():
         await db[collection].create_indexes(indexes)
+    if ttl_s is not None:
+        for collection, indexes in ttl_indexes(ttl_s).items():
+            await db[collection].create_indexes(indexes)
 
 
 async def ping(db: Any) -> None:
     await db.command("ping")
+
+
+def unreachable(url: str, timeout_s: float) -> str | None:
+    """Why the MongoDB at ``url`` cannot be used, in one line, or None if it answers.
+
+    Synchronous, before the service starts: an unreachable server is a
+    configuration error to report plainly, not a driver traceback 30 s later.
+    """
+    from pymongo import MongoClient
+    from pymongo.errors import ConfigurationError, PyMongoError
+    from pymongo.uri_parser import parse_uri
+
+    try:
+        hosts = ", ".join(f"{h}:{p}" for h, p in parse_uri(url)["nodelist"]) or url
+    except (ConfigurationError, ValueError) as exc:
+        return f"MONGODB_URL is not a MongoDB URL: {exc}"
+    client: MongoClient[Any] = MongoClient(url, serverSelectionTimeoutMS=int(timeout_s * 1000))
+    try:
+        client.admin.command("ping")
+    except PyMongoError as exc:
+        reason = str(exc).split(",")[0].split(" (configured timeouts")[0]
+        return f"MongoDB at {hosts} (MONGODB_URL) did not answer within {timeout_s:g} s: {reason}"
+    finally:
+        client.close()
+    return None

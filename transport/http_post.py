@@ -11,12 +11,10 @@ few cheap checks and otherwise calls the same hooks (``get_root_value``,
 
 Whatever does not fit (another method or content type, a ``query`` that is not
 a string, ``variables`` or ``extensions`` that are not objects, a batch) goes to
-strawberry's view untouched, which then answers exactly as before. Two answers
-differ on purpose, both a 400 BAD_REQUEST here: a JSON body that is neither an
-object nor an array (``null``, ``5``, ``"{ x }"``), where strawberry's view fails
-with a 500, and a subscription (see ``_POST_OPERATIONS``).
-tests/unit/test_http_post.py compares both on a table of requests so they cannot
-drift apart unnoticed.
+strawberry's view untouched, which then answers exactly as before. Requests
+with ``extensions.persistedQuery`` get their text here as in the view
+(``GraphQLApp.persisted``). tests/unit/test_http_post.py compares both on a
+table of requests so they cannot drift apart unnoticed.
 """
 
 from __future__ import annotations
@@ -116,11 +114,14 @@ async def answer(
     query = data.get("query")
     variables = data.get("variables")
     extensions = data.get("extensions")
-    if (
-        type(query) is not str
-        or not (variables is None or type(variables) is dict)
-        or not (extensions is None or type(extensions) is dict)
+    if not (variables is None or type(variables) is dict) or not (
+        extensions is None or type(extensions) is dict
     ):
+        return None
+    if extensions:
+        # Raises PersistedQueryError (the view answers it) for an unknown hash.
+        query = await view.persisted.query_for(query, extensions)  # type: ignore[attr-defined]
+    if type(query) is not str:
         return None
 
     root_value = await view.get_root_value(request)

@@ -9,6 +9,7 @@ flushing while a server runs and modules cannot see each other's counters.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -17,6 +18,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -58,8 +60,9 @@ def _wait_ready(base_url: str, proc: subprocess.Popen[bytes], log_path: Path) ->
     )
 
 
-@pytest.fixture(scope="module")
-def likeview_server(redis_proc, tmp_path_factory) -> Iterator[Server]:
+@contextlib.contextmanager
+def serving(redis_proc: Any, tmp_path_factory: Any, **extra_env: str) -> Iterator[Server]:
+    """``python main.py serve`` on a free port, with ``extra_env`` over the defaults."""
     port = _free_port()
     redis_url = f"redis://{redis_proc.host}:{redis_proc.port}/0"
     prefix = f"e2e{uuid.uuid4().hex[:10]}"
@@ -74,6 +77,7 @@ def likeview_server(redis_proc, tmp_path_factory) -> Iterator[Server]:
         LOG_LEVEL="INFO",
         PYTHONUNBUFFERED="1",
     )
+    env.update(extra_env)
     log_path = tmp_path_factory.mktemp("likeview") / "server.log"
     with log_path.open("wb") as log_file:
         proc = subprocess.Popen(
@@ -94,6 +98,12 @@ def likeview_server(redis_proc, tmp_path_factory) -> Iterator[Server]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def likeview_server(redis_proc, tmp_path_factory) -> Iterator[Server]:
+    with serving(redis_proc, tmp_path_factory) as server:
+        yield server
 
 
 @pytest.fixture

@@ -60,6 +60,29 @@ def uid(prefix: str = "c") -> str:
 
 # --- GraphQL over HTTP ------------------------------------------------------------
 
+
+async def raw_http(
+    server: Server, head: bytes, body: bytes = b"", within: float = 5.0
+) -> tuple[int, dict[str, str], bytes]:
+    """One request written by hand (httpx refuses long URLs and stops reading when
+    its write fails): the status, headers (lower-case names) and body of the answer."""
+    host, port = server.base_url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(head + body)
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), within)
+    finally:
+        writer.close()
+    head_part, _, body_part = answer.partition(b"\r\n\r\n")
+    status_line, *lines = head_part.decode("latin-1").split("\r\n")
+    headers = {
+        name.strip().lower(): value.strip()
+        for name, _, value in (line.partition(":") for line in lines)
+    }
+    return int(status_line.split()[1]), headers, body_part
+
+
 # What a leaked stack trace or source location would look like in a body.
 _LEAK = re.compile(r"Traceback|File \"|\.py\b|/work/|site-packages|line \d+, in ")
 

@@ -9,7 +9,7 @@ import pytest
 from domain import reads
 from domain.catalog import register_content
 from domain.contents import ContentKind
-from domain.errors import ContentNotFound, IdempotencyKeyInUse, IdempotencyKeyReused
+from domain.errors import Conflict, ContentNotFound, IdempotencyKeyInUse, IdempotencyKeyReused
 from domain.identity import Actor
 from domain.likes import set_reaction
 from domain.reactions import ReactionType as R
@@ -286,3 +286,12 @@ async def test_reactors_newest_first_with_cursor_and_filter(deps, content):
     await set_reaction(deps, Actor("u4"), content, None)
     page, _ = await reads.reactors(deps, content, None, 10, None)
     assert "u4" not in [r.user_id for r in page]
+
+
+async def test_a_reaction_that_keeps_changing_is_a_conflict(deps, content, monkeypatch):
+    async def always_stale(*args, **kwargs):
+        return False  # another write won every time
+
+    monkeypatch.setattr(deps.reactions, "save", always_stale)
+    with pytest.raises(Conflict, match="kept changing"):
+        await set_reaction(deps, ALICE, content, R.LIKE)

@@ -9,9 +9,9 @@ from domain.contents import ContentKind
 from domain.identity import Actor
 from domain.likes import set_reaction
 from domain.reactions import ReactionType as R
-from main import GraphQLApp
 from resolvers.auth import issue_token
 from tests.integration.conftest import SERVICE, RoundTrips
+from transport.graphql_app import GraphQLApp
 
 FEED = """query($ids: [ID!]!) { engagementSummaries(contentIds: $ids) {
   contentId likes reactions { reaction count } viewerReaction } }"""

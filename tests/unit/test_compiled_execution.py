@@ -16,6 +16,7 @@ from graphql.execution import Executor
 from schema import documents
 from schema.documents import CachedDocuments
 from schema.execution import CompiledExecutionContext, _Fifo
+from schema.limits import Limits
 
 
 @strawberry.enum
@@ -254,10 +255,17 @@ class SharedSubscription:
 
 
 # Sharing needs the one document per query text that the parse cache gives.
+# This schema's lists have no declared bounds: the document limits would take
+# each to be 100 items long and refuse the nested ones these tests need.
+LOOSE = documents.DocumentRules(
+    documents.DocumentPolicy(limits=Limits(max_cost=10**9, max_list_items=10**9))
+)
+
+
 SHARING = strawberry.Schema(
     query=Query,
     subscription=SharedSubscription,
-    extensions=[CachedDocuments],
+    extensions=[lambda: CachedDocuments(LOOSE)],
     execution_context_class=CompiledExecutionContext,
 )
 
@@ -350,7 +358,7 @@ async def test_a_finished_request_is_freed_without_the_cyclic_gc() -> None:
 CACHED = strawberry.Schema(
     query=Query,
     types=[Person],
-    extensions=[CachedDocuments],
+    extensions=[lambda: CachedDocuments(LOOSE)],
     execution_context_class=CompiledExecutionContext,
 )
 

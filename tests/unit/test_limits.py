@@ -54,6 +54,15 @@ def fragment_cycle(length: int) -> str:
     return "{ ...F0 }\n" + "\n".join(frags)
 
 
+def reactor_pages(pages: int, first: int) -> str:
+    fields = " ".join(
+        f'a{i}: reactors(contentId: "x", first: {first}) '
+        "{ edges { node { userId reaction reactedAt } } }"
+        for i in range(pages)
+    )
+    return f"{{ {fields} }}"
+
+
 def repeated(n: int) -> str:
     return '{ engagementSummary(contentId: "x") { ' + "likes " * n + "} }"
 
@@ -109,21 +118,14 @@ FEED = (
         (fragment_chain(3_000), "spread more than 20 deep"),
         (fragment_cycle(2), "within itself"),
         (fragment_cycle(3_000), "spread more than 20 deep"),
-        # An estimate that counts list sizes: each card is many values.
-        (
-            "{ "
-            + " ".join(
-                f'a{i}: reactors(contentId: "x", first: 100) '
-                "{ edges { node { userId reaction reactedAt } } }"
-                for i in range(30)
-            )
-            + " }",
-            None,
-        ),
+        # List items: thirty pages of 100 reactors are 3,000; twenty are 2,000.
+        (reactor_pages(30, 100), "up to 3,000 list items"),
+        (reactor_pages(20, 100), None),
+        (reactor_pages(30, 10), None),
         (
             "{ __schema { types { fields { type { fields { type { fields { type { fields "
             "{ type { fields { type { name } } } } } } } } } } } } }",
-            "could return",
+            "list items",
         ),
     ],
 )
@@ -166,10 +168,34 @@ def test_limits_table(query: str, refused_with: str | None) -> None:
     ],
 )
 def test_cost_is_the_bound_on_values(query: str, cost: int) -> None:
+    """Each field is a value; a list field multiplies its subtree."""
     at = DocumentLimits(SCHEMA._schema, Limits(max_cost=cost), LIST_BOUNDS)
     below = DocumentLimits(SCHEMA._schema, Limits(max_cost=cost - 1), LIST_BOUNDS)
     assert at.check(parse(query)) == []
     assert "could return" in below.check(parse(query))[0].message
+
+
+@pytest.mark.parametrize(
+    ("query", "items"),
+    [
+        ('{ engagementSummary(contentId: "x") { likes } }', 0),
+        ('{ engagementSummary(contentId: "x") { reactions { count } } }', 6),
+        ('{ engagementSummaries(contentIds: ["a", "b"]) { reactions { count } } }', 2 + 2 * 6),
+        ('{ reactors(contentId: "x", first: 7) { edges { cursor } } }', 7),
+        # A fragment is summarised once, not per spread: its edges take the
+        # largest page (100), an upper bound still.
+        (
+            '{ reactors(contentId: "x", first: 7) { ...E } } '
+            "fragment E on ReactorConnection { edges { cursor } a: edges { cursor } }",
+            200,
+        ),
+    ],
+)
+def test_list_items_are_counted_through_lists_and_fragments(query: str, items: int) -> None:
+    at = DocumentLimits(SCHEMA._schema, Limits(max_list_items=items), LIST_BOUNDS)
+    below = DocumentLimits(SCHEMA._schema, Limits(max_list_items=items - 1), LIST_BOUNDS)
+    assert at.check(parse(query)) == []
+    assert "list items" in below.check(parse(query))[0].message
 
 
 @pytest.mark.timeout(10)
