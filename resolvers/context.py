@@ -12,11 +12,13 @@ from strawberry.types import Info as StrawberryInfo
 from domain.deps import Deps
 from domain.errors import Unauthenticated
 from domain.identity import Actor
+from domain.ports import Outbox
 from domain.reads import MAX_BATCH, load_summaries
 from domain.summary import Summary
 from resolvers.auth import TokenVerifier
 from storage.keys import Keys
 from subscriptions.hub import LiveHub
+from transport.persisted_queries import PersistedQueries
 
 
 @dataclass(slots=True)
@@ -27,9 +29,10 @@ class Services:
     keys: Keys
     hub: LiveHub
     tokens: TokenVerifier
-    extra: dict[str, Any] = field(default_factory=dict)
+    # Every MongoDB outbox, for the outbox relay.
+    outboxes: list[Outbox] = field(default_factory=list)
     # Automatic persisted queries (transport.persisted_queries); None: not offered.
-    persisted_queries: Any = None
+    persisted_queries: PersistedQueries | None = None
 
 
 class Loaders:

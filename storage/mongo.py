@@ -1,4 +1,4 @@
-"""Opening MongoDB: a real server through motor, or mongomock-motor in process.
+"""Opening a MongoDB server through motor, and the indexes every deployment has.
 
 Motor is deprecated upstream; it is imported only here and in the repository
 modules of this folder, so moving to PyMongo's AsyncMongoClient touches nothing else.
@@ -11,35 +11,17 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
 
-def open_client(url: str | None, timeout_s: float = 5.0) -> Any:
-    if url:
-        from motor.motor_asyncio import AsyncIOMotorClient
+def open_client(url: str, timeout_s: float = 5.0) -> Any:
+    """A real server. The embedded mode's in-process store is storage/embedded_mongo.py."""
+    from motor.motor_asyncio import AsyncIOMotorClient
 
-        return AsyncIOMotorClient(
-            url,
-            tz_aware=True,
-            uuidRepresentation="standard",
-            # Without it the driver waits 30 s for a server before an operation fails.
-            serverSelectionTimeoutMS=int(timeout_s * 1000),
-        )
-    from mongomock_motor import AsyncMongoMockClient
-
-    from storage.mongomock_compat import (
-        patch_aggregate_match,
-        patch_bulk_sort,
-        patch_document_helpers,
-        patch_id_lookup,
-        patch_limited_find,
-        patch_secondary_indexes,
+    return AsyncIOMotorClient(
+        url,
+        tz_aware=True,
+        uuidRepresentation="standard",
+        # Without it the driver waits 30 s for a server before an operation fails.
+        serverSelectionTimeoutMS=int(timeout_s * 1000),
     )
-
-    patch_bulk_sort()
-    patch_id_lookup()
-    patch_secondary_indexes(EMULATED_INDEXES)
-    patch_document_helpers()
-    patch_limited_find()
-    patch_aggregate_match()
-    return AsyncMongoMockClient(tz_aware=True)
 
 
 INDEXES: dict[str, list[IndexModel]] = {
@@ -83,21 +65,6 @@ def ttl_indexes(ttl_s: int) -> dict[str, list[IndexModel]]:
             )
         ],
     }
-
-
-# Leading fields of INDEXES that the in-process store answers from an index of its
-# own (storage/mongomock_compat.py), as a server does: the ones the recounts and
-# reactor pages pin. Others would cost memory per document and answer no query.
-EMULATED_INDEXES: dict[str, tuple[str, ...]] = {
-    "reactions": ("content_id",),
-    # last_event_at: the embedded retention's "idle since" (see ttl_indexes too).
-    "view_sessions": ("content_id", "last_event_at"),
-    # _id order: the reconciler's sweep pages through contents by _id.
-    "contents": ("_id",),
-    # The embedded retention's "stored before" (the TTL field on a server).
-    "events": ("archived_at",),
-    "view_events": ("archived_at",),
-}
 
 
 async def ensure_indexes(db: Any, *, ttl_s: int | None = None) -> None:

@@ -205,8 +205,8 @@ def patch_document_helpers() -> None:
 # mongomock builds a cursor's whole result (filtering and copying every matching
 # document) and only then cuts it to the limit; real MongoDB stops after n. The
 # outbox relay asks for the oldest few hundred pending entries out of possibly
-# thousands, so every pass copied them all: a 60-140 ms stall of the event loop
-# in the embedded mode. Without a sort or a skip, the first n documents of the
+# thousands, so every pass would copy them all, a stall of the event loop in the
+# embedded mode. Without a sort or a skip, the first n documents of the
 # scan are exactly what the full result would start with, so we take only those.
 # Everything else (sorts, skips, counts) is mongomock's own.
 

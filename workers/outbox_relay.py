@@ -5,9 +5,9 @@ append happened: prune them) or not (republish them; the aggregator ignores an
 event id it has applied before, so a spurious republish costs nothing).
 
 Every write leaves an entry, so pruning is steady work, not only repair: a pass
-drains everything that is due, in batches of 50 documents. It used to take one
-batch of 500 per outbox every 5 s, at most 100 entries/s, far below the write
-rate, so outboxes only grew. Between batches the relay rests for a multiple of
+drains everything that is due, in batches of 50 documents (a fixed number per
+pass would fall behind any write rate above it, and outboxes would only grow).
+Between batches the relay rests for a multiple of
 the time the batch took, so it never holds more than ``share`` of the event
 loop: with the embedded mongomock, every batch is synchronous CPU on the
 request loop. A stop ends a pass between batches.

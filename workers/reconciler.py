@@ -1,15 +1,15 @@
 """The reconciler: recounts contents from MongoDB, repairs counter drift, reports it.
 
-A pass used to recount every content in one go, and with the in-process MongoDB
-each recount is synchronous work on the event loop: the pass grew with all the
-data stored and held the loop for tens of seconds. Now a pass is incremental and
-bounded: first the contents the aggregator touched since they were last checked
-(a Redis set it fills as it applies events, taken once they have settled), then
-the next stretch of a sweep over all contents, which resumes where the previous
-pass stopped (its position is kept in Redis, so every reconciling process shares
-one sweep). Both go in small pages, and between pages the reconciler rests for a
-multiple of the time the page took, so it never holds more than ``share`` of the
-loop; a page is one recount query per source for the whole page.
+With the in-process MongoDB each recount is synchronous work on the event loop,
+so a pass over all stored data would hold the loop for as long as the data is
+large. A pass is therefore incremental and bounded: first the contents the
+aggregator touched since they were last checked (a Redis set it fills as it
+applies events, taken once they have settled), then the next stretch of a sweep
+over all contents, which resumes where the previous pass stopped (its position
+is kept in Redis, so every reconciling process shares one sweep). Both go in
+small pages, and between pages the reconciler rests for a multiple of the time
+the page took, so it never holds more than ``share`` of the loop; a page is one
+recount query per source for the whole page.
 """
 
 from __future__ import annotations

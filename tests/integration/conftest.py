@@ -12,6 +12,7 @@ from domain.catalog import register_content
 from domain.contents import ContentKind
 from domain.identity import Actor
 from main import Settings, build_workers, open_runtime
+from storage.embedded_mongo import open_embedded_client
 from storage.mongo import open_client
 
 SERVICE = Actor("ingest", frozenset({"service"}))
@@ -84,7 +85,7 @@ async def mongo_db():
     server (dropped afterwards), so the same tests are the contract suite."""
     url = os.environ.get("MONGODB_URL")
     if not url:
-        yield CountingDB(open_client(None)["likeview_test"])
+        yield CountingDB(open_embedded_client()["likeview_test"])
         return
     client = open_client(url)
     name = f"likeview_test_{uuid.uuid4().hex[:12]}"

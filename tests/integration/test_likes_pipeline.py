@@ -162,7 +162,7 @@ def relay_with(runtime, workers, deps, **options):
     from workers.outbox_relay import OutboxRelay
 
     return OutboxRelay(
-        runtime.services.extra["outboxes"],
+        runtime.services.outboxes,
         workers["outbox_relay"]._archive,
         deps.log,
         deps.clock,

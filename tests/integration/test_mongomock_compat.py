@@ -5,11 +5,11 @@ from typing import Any
 import pytest
 from pymongo import InsertOne, ReplaceOne, UpdateOne
 
-from storage.mongo import open_client
+from storage.embedded_mongo import open_embedded_client
 
 
 async def test_bulk_update_and_replace_work_on_mongomock():
-    col = open_client(None)["compat"]["docs"]
+    col = open_embedded_client()["compat"]["docs"]
     await col.insert_one({"_id": "a", "v": 1})
     result = await col.bulk_write(
         [
@@ -25,7 +25,7 @@ async def test_bulk_update_and_replace_work_on_mongomock():
 
 
 async def test_a_real_sort_is_refused_not_ignored():
-    col = open_client(None)["compat"]["docs"]
+    col = open_embedded_client()["compat"]["docs"]
     with pytest.raises(NotImplementedError):
         await col.bulk_write([UpdateOne({}, {"$set": {"v": 1}}, sort={"v": 1})])
 
@@ -46,7 +46,7 @@ async def test_a_real_sort_is_refused_not_ignored():
 async def test_id_lookup_gives_the_same_documents_as_a_scan(query):
     from mongomock.filtering import filter_applies
 
-    col = open_client(None)["compat"]["ids"]
+    col = open_embedded_client()["compat"]["ids"]
     await col.delete_many({})
     docs = [{"_id": f"k{i}", "v": i} for i in range(10)]
     await col.insert_many(docs)
@@ -56,7 +56,7 @@ async def test_id_lookup_gives_the_same_documents_as_a_scan(query):
 
 
 async def test_id_lookup_sees_updates_and_deletes():
-    col = open_client(None)["compat"]["ids2"]
+    col = open_embedded_client()["compat"]["ids2"]
     await col.insert_one({"_id": "a", "v": 1})
     assert (await col.update_one({"_id": "a", "v": 1}, {"$set": {"v": 2}})).matched_count == 1
     assert (await col.update_one({"_id": "a", "v": 1}, {"$set": {"v": 3}})).matched_count == 0
@@ -111,7 +111,7 @@ def _same(a: Any, b: Any) -> bool:
 def test_datetime_patch_matches_mongomock(doc, monkeypatch):
     from mongomock import helpers
 
-    open_client(None)  # installs the shims
+    open_embedded_client()  # installs the shims
     fast: Any = helpers.patch_datetime_awareness_in_document
     stock = fast.__wrapped__
     got = fast(doc)
@@ -135,7 +135,7 @@ def test_datetime_patch_matches_mongomock(doc, monkeypatch):
 def test_key_check_matches_mongomock(doc):
     import mongomock.collection as mc
 
-    open_client(None)
+    open_embedded_client()
     fast: Any = mc._recursive_key_check_null_character
     stock = fast.__wrapped__
 
@@ -155,7 +155,7 @@ async def test_documents_read_back_as_with_mongomock_helpers(monkeypatch):
     import mongomock.collection as mc
     from mongomock import helpers
 
-    col = open_client(None)["compat"]["helpers"]
+    col = open_embedded_client()["compat"]["helpers"]
     await col.delete_many({})
     at = datetime(2026, 11, 24, 1, 2, 3, 456789, tzinfo=UTC)
     doc = {"at": at, "n": {"l": [at, {"x": at}], "e": []}, "t": (1, 2), "s": "x", "z": None}
@@ -217,7 +217,7 @@ RANGE_DOCS: list[dict[str, Any]] = [
 async def test_range_and_id_filters_give_the_same_documents_as_a_scan(query):
     from mongomock.filtering import filter_applies
 
-    col = open_client(None)["compat"]["ranges"]
+    col = open_embedded_client()["compat"]["ranges"]
     await col.delete_many({})
     await col.insert_many([dict(d) for d in RANGE_DOCS])
     expected = sorted(str(d["_id"]) for d in RANGE_DOCS if filter_applies(query, d))
@@ -226,7 +226,7 @@ async def test_range_and_id_filters_give_the_same_documents_as_a_scan(query):
 
 
 async def test_range_filter_on_an_empty_collection():
-    col = open_client(None)["compat"]["ranges-empty"]
+    col = open_embedded_client()["compat"]["ranges-empty"]
     assert [d async for d in col.find({"a.b": {"$lt": 5}})] == []
 
 
@@ -244,7 +244,7 @@ async def test_range_filter_on_an_empty_collection():
 async def test_a_limited_find_returns_what_the_full_result_starts_with(query, limit, sort, skip):
     from datetime import UTC, datetime
 
-    col = open_client(None)["compat"]["limited"]
+    col = open_embedded_client()["compat"]["limited"]
     await col.delete_many({})
     at = datetime(2026, 1, 1, tzinfo=UTC)
     await col.insert_many([{"_id": f"k{i}", "v": i, "at": at} for i in range(10)])
@@ -258,7 +258,7 @@ async def test_a_limited_find_returns_what_the_full_result_starts_with(query, li
 async def test_a_limited_find_stops_scanning_at_the_limit(monkeypatch):
     import mongomock.collection as mc
 
-    col = open_client(None)["compat"]["scan"]
+    col = open_embedded_client()["compat"]["scan"]
     await col.delete_many({})
     await col.insert_many([{"_id": i, "v": i} for i in range(1000)])
     copied = 0

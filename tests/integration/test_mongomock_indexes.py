@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from pymongo import UpdateOne
 
-from storage.mongo import EMULATED_INDEXES, INDEXES, open_client, ttl_indexes
+from storage.embedded_mongo import EMULATED_INDEXES, open_embedded_client
+from storage.mongo import INDEXES, ttl_indexes
 
 DOCS: list[dict[str, Any]] = [
     {"_id": "a", "content_id": "c1", "counted": True, "viewer_key": "u1"},
@@ -58,7 +59,7 @@ async def ids(col: Any, query: dict[str, Any]) -> list[Any]:
 
 @pytest.mark.parametrize("query", QUERIES)
 async def test_indexed_queries_give_the_scans_documents_in_its_order(query):
-    db = open_client(None)["compat-index"]
+    db = open_embedded_client()["compat-index"]
     indexed, plain = db["view_sessions"], db["plain_sessions"]
     for col in (indexed, plain):
         await col.drop()
@@ -79,7 +80,7 @@ async def test_an_indexed_query_looks_only_at_its_candidates(monkeypatch):
 
     from storage.mongomock_compat import _FieldIndex
 
-    db = open_client(None)["compat-index"]
+    db = open_embedded_client()["compat-index"]
     col = db["view_sessions"]
     await col.drop()
     await col.insert_many([{"_id": i, "content_id": f"c{i % 100}"} for i in range(1000)])
@@ -127,7 +128,7 @@ def norm(rows: list[dict[str, Any]]) -> list[str]:
 async def test_aggregate_from_its_leading_match_gives_the_same_result(pipeline, monkeypatch):
     import mongomock.collection as mc
 
-    db = open_client(None)["compat-agg"]
+    db = open_embedded_client()["compat-agg"]
     col = db["view_sessions"]
     await col.drop()
     await col.insert_many([dict(d) for d in DOCS])
@@ -151,7 +152,7 @@ async def test_aggregate_from_its_leading_match_gives_the_same_result(pipeline, 
     ],
 )
 async def test_keyset_pages_in_id_order_are_mongomocks_own(query, sort, limit):
-    db = open_client(None)["compat-order"]
+    db = open_embedded_client()["compat-order"]
     ordered, plain = db["contents"], db["plain_contents"]
     for col in (ordered, plain):
         await col.drop()
@@ -191,7 +192,7 @@ async def test_date_ranges_give_the_scans_documents(query):
         k: {op: at(v) for op, v in cond.items()} if k == "last_event_at" else cond
         for k, cond in query.items()
     }
-    db = open_client(None)["compat-dates"]
+    db = open_embedded_client()["compat-dates"]
     indexed, plain = db["view_sessions"], db["plain_sessions"]
     docs = [
         {"_id": f"s{i}", "last_event_at": at(f"T{(i * 3) % 7}"), "counted": i % 2 == 0}

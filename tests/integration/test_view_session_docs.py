@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from domain.events import EngagementEvent
 from domain.views import ClientPlatform, SessionStatus, ViewSession, ViewSource
-from storage.mongo import open_client
+from storage.embedded_mongo import open_embedded_client
 from storage.mongo_view_sessions import MongoViewSessions, from_doc, new_doc, to_doc
 
 AT = datetime(2026, 11, 24, 1, 2, 3, 456000, tzinfo=UTC)
@@ -73,7 +73,7 @@ def test_new_doc_leaves_out_unset_fields_only() -> None:
 
 
 async def test_compact_first_write_then_updates_read_back() -> None:
-    db = open_client(None)["docs_test"]
+    db = open_embedded_client()["docs_test"]
     repo = MongoViewSessions(db)
     event = EngagementEvent("v-1", "view", "c1", "u:alice", 1, {"views": 1}, "u:alice")
     assert await repo.save_many([(MINIMAL, 0, [])]) == set()
@@ -91,7 +91,7 @@ async def test_compact_first_write_then_updates_read_back() -> None:
 
 
 async def test_documents_of_the_old_whole_layout_still_read() -> None:
-    db = open_client(None)["docs_test_old"]
+    db = open_embedded_client()["docs_test_old"]
     old = {"_id": "s-min", **to_doc(MINIMAL), "version": 1, "write_id": "w", "outbox": []}
     await db["view_sessions"].insert_one(old)
     got = await MongoViewSessions(db).get_many(["s-min"])
@@ -99,7 +99,7 @@ async def test_documents_of_the_old_whole_layout_still_read() -> None:
 
 
 async def test_racing_first_writes_report_the_loser_in_either_bulk_form() -> None:
-    db = open_client(None)["docs_race"]
+    db = open_embedded_client()["docs_race"]
     repo = MongoViewSessions(db)
     other = replace(MINIMAL, session_id="s-other")
     assert await repo.save_many([(MINIMAL, 0, [])]) == set()
