@@ -16,59 +16,69 @@ import logging
 import os
 import socket
 import sys
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
-import orjson
 import structlog
 from broadcaster import Broadcast
-from cross_web import HTTPException as StrawberryHTTPException
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
-from strawberry.exceptions import ConnectionRejectionError
 
 import domain.views
 from domain.deps import Deps
-from domain.errors import Unauthenticated
 from domain.ports import ViewPorts
 from domain.views import PolicyBook
-from resolvers import http_post
-from resolvers.auth import TokenVerifier, issue_token
-from resolvers.context import Context, Loaders, Services
+from resolvers.auth import DEFAULT_MAX_LIFETIME_S, DEFAULT_TTL_S, TokenVerifier, issue_token
+from resolvers.context import Services
+from schema.documents import DocumentPolicy
+from schema.limits import Limits
 from schema.root import build_schema
 from storage.clock import SystemClock
+from storage.embedded_mongo import open_embedded_client
 from storage.keys import Keys
-from storage.mongo import ensure_indexes, open_client, ping
+from storage.mongo import ensure_indexes, open_client, ping, unreachable
 from storage.mongo_contents import MongoContents
 from storage.mongo_events import MongoEventArchive
 from storage.mongo_outbox import MongoOutbox
 from storage.mongo_reactions import MongoReactions
+from storage.mongo_retention import MongoRetention
 from storage.mongo_view_sessions import MongoViewSessions
 from storage.redis_counters import RedisCounters
 from storage.redis_idempotency import RedisIdempotency
+from storage.redis_persisted_queries import RedisPersistedQueries
 from storage.redis_publisher import RedisPublisher
+from storage.redis_reconcile_queue import RedisReconcileQueue
 from storage.redis_stream import RedisEventConsumer, RedisEventLog
 from storage.redis_view_marks import RedisViewMarks
 from subscriptions.hub import LiveHub
+from subscriptions.publisher import HubPublisher
 from subscriptions.redis_backend import FixedRedisBackend
+from transport.body_limit import BodyLimit
+from transport.graphiql import ROUTE as GRAPHIQL_ROUTE
+from transport.graphiql import GraphiQLPage
+from transport.graphql_app import GraphQLApp
 from workers.aggregator import Aggregator
 from workers.archiver import Archiver
+from workers.loop_lag import probing
 from workers.outbox_relay import OutboxRelay
 from workers.reconciler import Reconciler
+from workers.retention import Retention
 
 log = structlog.get_logger("likeview")
 
 DEV_JWT_SECRET = "likeview-dev-secret-change-me-0123456789abcdef"
+# How long a browser may reuse a CORS preflight answer.
+CORS_MAX_AGE_S = 600
 LIVE_SUBSCRIBERS = Gauge("likeview_live_subscribers", "Open live-counter subscriptions")
 
 
@@ -82,8 +92,12 @@ class Settings(BaseSettings):
 
     mongodb_url: str | None = None
     mongodb_db: str = "likeview"
+    # How long a MongoDB operation waits for a server, and start-up for the first answer.
+    mongodb_timeout_s: float = Field(5.0, gt=0, le=60)
     redis_url: str | None = None
     jwt_secret: str | None = None
+    jwt_require_exp: bool = True
+    jwt_max_lifetime_s: int = Field(DEFAULT_MAX_LIFETIME_S, gt=0)
     allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     key_prefix: str = "lv"
     stream_partitions: int = Field(4, ge=1, le=1024)
@@ -99,6 +113,30 @@ class Settings(BaseSettings):
     # often makes it redundant.
     access_log: bool = True
     view_policies_path: str | None = None
+    # Off: stock strawberry and graphql-core everywhere (README, Version pins).
+    fast_paths: bool = True
+    # Automatic persisted queries: how long a registered text outlives its last use.
+    apq_ttl_s: int = Field(24 * 3600, ge=60)
+    # Development conveniences; production should turn both off (docs/SECURITY.md).
+    graphiql: bool = True
+    introspection: bool = True
+    # Hostile input (docs/SECURITY.md): what one request may be and cost.
+    max_request_bytes: int = Field(1024 * 1024, ge=64 * 1024)
+    max_query_tokens: int = Field(2_000, ge=500)
+    max_query_depth: int = Field(15, ge=1)
+    max_query_aliases: int = Field(30, ge=0)
+    max_query_cost: int = Field(50_000, ge=100)
+    max_list_items: int = Field(2_000, ge=100)
+    max_fragment_nesting: int = Field(20, ge=1)
+    max_selections: int = Field(200, ge=10)
+    document_cache_bytes: int = Field(1024 * 1024, ge=0)
+    document_cache_max_query_bytes: int = Field(16 * 1024, ge=0)
+    # Embedded mode only (MONGODB_URL unset): how long the in-process store keeps raw
+    # view events, archived events and idle view sessions (storage/mongo_retention.py).
+    embedded_retention_s: float = Field(300.0, ge=60)
+    # Real MongoDB only: TTL indexes expire raw view events, archived events and
+    # uncounted view sessions after this long; unset keeps them (storage/mongo.py).
+    archive_ttl_s: int | None = Field(None, ge=3600)
 
     @field_validator("allowed_origins", mode="before")
     @classmethod
@@ -112,17 +150,34 @@ class Settings(BaseSettings):
     def secret(self) -> str:
         return self.jwt_secret or DEV_JWT_SECRET
 
+    def document_policy(self) -> DocumentPolicy:
+        return DocumentPolicy(
+            limits=Limits(
+                max_depth=self.max_query_depth,
+                max_aliases=self.max_query_aliases,
+                max_cost=self.max_query_cost,
+                max_list_items=self.max_list_items,
+                max_fragment_nesting=self.max_fragment_nesting,
+                max_selections=self.max_selections,
+            ),
+            max_tokens=self.max_query_tokens,
+            cache_bytes=self.document_cache_bytes,
+            cache_max_query_bytes=self.document_cache_max_query_bytes,
+        )
 
-def configure_logging(settings: Settings) -> None:
-    renderer: Any = (
-        structlog.processors.JSONRenderer()
+
+def configure_logging(settings: Settings, stream: Any = None) -> None:
+    # JSON needs the traceback rendered to text first (a raw exc_info would be
+    # written as "<traceback object at 0x...>"); the console renderer renders it.
+    rendering: list[Any] = (
+        [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
         if settings.log_json
-        else structlog.dev.ConsoleRenderer(colors=False)
+        else [structlog.dev.ConsoleRenderer(colors=False)]
     )
-    handler = logging.StreamHandler()
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *rendering],
             foreign_pre_chain=[
                 structlog.stdlib.add_log_level,
                 structlog.stdlib.add_logger_name,
@@ -146,17 +201,6 @@ def configure_logging(settings: Settings) -> None:
 
 
 # --- resources ------------------------------------------------------------------
-
-
-class HubPublisher:
-    """Publisher for the embedded mode: straight into the in-process broadcast."""
-
-    def __init__(self, hub: LiveHub) -> None:
-        self._hub = hub
-
-    async def publish(self, messages: Mapping[str, str]) -> None:
-        for channel, message in messages.items():
-            await self._hub.publish(channel, message)
 
 
 @dataclass(slots=True)
@@ -193,7 +237,7 @@ def build_workers(runtime: Runtime, consumer_name: str) -> dict[str, Any]:
     s, keys, deps, r = runtime.settings, runtime.services.keys, runtime.deps, runtime.redis
     archive = MongoEventArchive(runtime.db)
     publisher: Any = RedisPublisher(r) if s.redis_url else HubPublisher(runtime.services.hub)
-    return {
+    workers: dict[str, Any] = {
         "aggregator": Aggregator(
             RedisEventConsumer(r, keys, Keys.AGGREGATOR_GROUP, consumer_name),
             deps.counters,
@@ -205,14 +249,24 @@ def build_workers(runtime: Runtime, consumer_name: str) -> dict[str, Any]:
             RedisEventConsumer(r, keys, Keys.ARCHIVE_GROUP, consumer_name), archive
         ),
         "outbox_relay": OutboxRelay(
-            runtime.services.extra["outboxes"],
+            runtime.services.outboxes,
             archive,
             deps.log,
             deps.clock,
             grace=timedelta(seconds=s.outbox_grace_s),
         ),
-        "reconciler": Reconciler(deps, interval_s=s.reconcile_interval_s),
+        "reconciler": Reconciler(
+            deps, RedisReconcileQueue(r, keys), interval_s=s.reconcile_interval_s
+        ),
     }
+    if s.mongodb_url is None:
+        # The in-process store enforces no TTL and every document is on this heap.
+        workers["retention"] = Retention(
+            MongoRetention(runtime.db),
+            deps.clock,
+            keep=timedelta(seconds=s.embedded_retention_s),
+        )
+    return workers
 
 
 def load_policies(settings: Settings) -> PolicyBook:
@@ -235,13 +289,19 @@ async def open_runtime(
     """
     mongo_client = None
     if db is None:
-        mongo_client = open_client(settings.mongodb_url)
+        mongo_client = (
+            open_client(settings.mongodb_url, settings.mongodb_timeout_s)
+            if settings.mongodb_url
+            else open_embedded_client()
+        )
         db = mongo_client[settings.mongodb_db]
     own_redis = redis is None
     if redis is None:
         redis = _open_redis(settings)
     keys = Keys(settings.key_prefix, settings.stream_partitions)
-    await ensure_indexes(db)
+    # TTL indexes only on a real server: the in-process store would check a TTL index
+    # by scanning its whole collection on every lookup, and has the retention worker.
+    await ensure_indexes(db, ttl_s=settings.archive_ttl_s if settings.mongodb_url else None)
     reactions = MongoReactions(db)
     view_sessions = MongoViewSessions(db)
     counters = RedisCounters(redis, keys, settings.event_dedupe_horizon_s * 1000)
@@ -267,12 +327,16 @@ async def open_runtime(
                 deps=deps,
                 keys=keys,
                 hub=hub,
-                tokens=TokenVerifier(settings.secret),
-                extra={
-                    "outboxes": [MongoOutbox(db["reactions"]), MongoOutbox(db["view_sessions"])]
-                },
+                tokens=TokenVerifier(
+                    settings.secret,
+                    require_exp=settings.jwt_require_exp,
+                    max_lifetime_s=settings.jwt_max_lifetime_s,
+                ),
+                outboxes=[MongoOutbox(db["reactions"]), MongoOutbox(db["view_sessions"])],
+                persisted_queries=RedisPersistedQueries(redis, keys, settings.apq_ttl_s),
             )
-            yield Runtime(settings, services, db, redis)
+            async with probing():
+                yield Runtime(settings, services, db, redis)
     finally:
         if own_redis:
             await redis.aclose()
@@ -305,65 +369,6 @@ async def embedded_workers(runtime: Runtime) -> AsyncIterator[None]:
 
 
 # --- the app --------------------------------------------------------------------
-
-
-class GraphQLApp(GraphQL):
-    def __init__(self, services: Services, **kwargs: Any) -> None:
-        super().__init__(build_schema(), **kwargs)
-        self.services = services
-        self._lean = http_post.serves(self)
-
-    async def get_context(self, request: Any, response: Any) -> Context:  # type: ignore[override]
-        actor, auth_error = None, None
-        if not isinstance(request, WebSocket):
-            try:
-                actor = self.services.tokens.actor_from_header(request.headers.get("authorization"))
-            except Unauthenticated as exc:
-                auth_error = exc
-        loaders = Loaders(self.services.deps, actor)
-        return Context(self.services, actor, loaders, request, response, auth_error)
-
-    async def get_sub_response(self, request: Request | WebSocket) -> Response:
-        return http_post.SubResponse()
-
-    async def on_ws_connect(self, context: Context) -> Any:  # type: ignore[override]
-        params = context.connection_params or {}
-        header = params.get("authorization") or params.get("Authorization")
-        if header is None and context.request is not None:
-            header = context.request.headers.get("authorization")
-        try:
-            context.actor = self.services.tokens.actor_from_header(header)
-        except Unauthenticated as exc:
-            raise ConnectionRejectionError() from exc
-        context.loaders = Loaders(self.services.deps, context.actor)
-        return await super().on_ws_connect(context)  # type: ignore[arg-type]
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await super().__call__(scope, receive, send)
-            return
-        request = Request(scope, receive=receive)
-        try:
-            response: Response | None = None
-            if self._lean and http_post.is_plain_json_post(scope):
-                response = await http_post.answer(self, request, orjson.dumps)
-            if response is None:
-                response = await self.run(request)
-        except StrawberryHTTPException as exc:
-            # Strawberry answers these (malformed JSON, no query, wrong method) in
-            # plain text; clients get the same error shape as everywhere else.
-            response = JSONResponse(
-                {"errors": [{"message": exc.reason, "extensions": {"code": "BAD_REQUEST"}}]},
-                status_code=exc.status_code,
-            )
-        await response(scope, receive, send)
-
-    def decode_json(self, data: str | bytes) -> object:
-        return orjson.loads(data)
-
-    def encode_json(self, data: object) -> str:
-        # str, not bytes: bytes would make WebSocket frames binary.
-        return orjson.dumps(data).decode()
 
 
 def create_app(settings: Settings | None = None, *, db: Any = None, redis: Any = None) -> Starlette:
@@ -402,6 +407,10 @@ def create_app(settings: Settings | None = None, *, db: Any = None, redis: Any =
             await self.app(scope, receive, send)
 
     graphql_endpoint = _Endpoint()
+    graphiql = GraphiQLPage() if settings.graphiql else None
+    ide_routes = (
+        [Route(f"{GRAPHIQL_ROUTE}/{{path:path}}", graphiql.serve_asset)] if graphiql else []
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -412,11 +421,13 @@ def create_app(settings: Settings | None = None, *, db: Any = None, redis: Any =
             app.state.runtime = runtime
             graphql_endpoint.app = GraphQLApp(
                 runtime.services,
+                settings.document_policy(),
+                fast_paths=settings.fast_paths,
+                introspection=settings.introspection,
+                graphiql=graphiql,
                 allowed_origins=settings.allowed_origins,
-                keep_alive=True,
-                keep_alive_interval=15,
             )
-            _announce(settings)
+            _announce(settings, graphiql)
             _tune_gc()
             async with embedded_workers(runtime):
                 yield
@@ -428,8 +439,20 @@ def create_app(settings: Settings | None = None, *, db: Any = None, redis: Any =
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),
+            *ide_routes,
         ],
         lifespan=lifespan,
+        middleware=[
+            # Outermost: refusals (413) carry the CORS headers too, so a page sees them.
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.allowed_origins,
+                allow_methods=["GET", "POST"],
+                allow_headers=["authorization", "content-type"],
+                max_age=CORS_MAX_AGE_S,
+            ),
+            Middleware(BodyLimit, max_bytes=settings.max_request_bytes),
+        ],
     )
 
 
@@ -457,7 +480,7 @@ def _tune_gc() -> None:
 _heap_frozen = False
 
 
-def _announce(settings: Settings) -> None:
+def _announce(settings: Settings, graphiql: GraphiQLPage | None) -> None:
     in_memory = []
     if settings.mongodb_url is None:
         in_memory.append("MongoDB (mongomock)")
@@ -470,6 +493,21 @@ def _announce(settings: Settings) -> None:
         )
     if settings.mongodb_url is None:
         log.info("workers run inside this process (MongoDB is in-process)")
+        # Measured in docs/PERFORMANCE.md (soak): without a bound the heap grew by
+        # ~2.9 KB per view event, and full garbage collections over it took seconds.
+        log.warning(
+            "embedded mode keeps every document in this process's memory: only the last "
+            "EMBEDDED_RETENTION_S of raw view events, archived events and idle view "
+            "sessions are kept (counted views are folded into per-content tallies, so "
+            "counts stay exact); memory and GC pauses still grow with contents, reactions "
+            "and viewers; for real traffic set MONGODB_URL",
+            embedded_retention_s=settings.embedded_retention_s,
+        )
+    if graphiql is not None and graphiql.missing():
+        log.warning(
+            "GraphiQL's assets are not installed: run `make graphiql` (or set GRAPHIQL=false)",
+            missing=graphiql.missing(),
+        )
     if settings.jwt_secret is None:
         log.warning("JWT_SECRET is unset: using the public development secret; never in production")
 
@@ -504,10 +542,15 @@ def main(argv: list[str] | None = None) -> int:
     token = sub.add_parser("token", help="print a development token")
     token.add_argument("--sub", required=True)
     token.add_argument("--role", action="append", default=[])
-    token.add_argument("--ttl", type=int, default=7 * 24 * 3600)
+    token.add_argument("--ttl", type=int, default=DEFAULT_TTL_S)
     sub.add_parser("schema", help="print the GraphQL schema (SDL)")
     args = parser.parse_args(argv)
     settings = Settings()
+    if args.command in ("serve", "worker") and settings.mongodb_url:
+        problem = unreachable(settings.mongodb_url, settings.mongodb_timeout_s)
+        if problem is not None:
+            print(f"likeview: {problem}", file=sys.stderr)
+            return 2
 
     if args.command == "serve":
         import uvicorn
@@ -523,10 +566,16 @@ def main(argv: list[str] | None = None) -> int:
             # Live pushes are ~100-byte JSON frames: per-connection zlib on each
             # cost more CPU than it saved bytes (docs/PERFORMANCE.md, scenario 5).
             ws_per_message_deflate=False,
+            # A larger frame is refused by the server (close 1009) before the
+            # app reads it; HTTP bodies are bounded by BodyLimit.
+            ws_max_size=settings.max_request_bytes,
         )
     elif args.command == "worker":
         asyncio.run(_worker_main(settings))
     elif args.command == "token":
+        if not 0 < args.ttl <= settings.jwt_max_lifetime_s:
+            # The server would refuse it: better to say so now than at first use.
+            parser.error(f"--ttl must be in 1..{settings.jwt_max_lifetime_s} (JWT_MAX_LIFETIME_S)")
         print(issue_token(settings.secret, args.sub, args.role, args.ttl))
     elif args.command == "schema":
         print(build_schema().as_str())
