@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test lint schema bench redis-server
+.PHONY: run test lint schema bench redis-server graphiql mutation
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,16 @@ redis-server:
 	  echo "redis-server not found: installing it from Debian packages"; \
 	  apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; }
 
-run: $(STAMP)
+# GraphiQL's browser assets, at the versions strawberry's page pins (web/graphiql).
+GRAPHIQL_STAMP := web/graphiql/node_modules/.installed-$(shell cksum web/graphiql/package-lock.json | cut -d' ' -f1)
+
+$(GRAPHIQL_STAMP): web/graphiql/package-lock.json
+	cd web/graphiql && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	rm -f web/graphiql/node_modules/.installed-* && touch $(GRAPHIQL_STAMP)
+
+graphiql: $(GRAPHIQL_STAMP)
+
+run: $(STAMP) $(GRAPHIQL_STAMP)
 	$(PY) main.py serve --host $(HOST) --port $(PORT)
 
 lint: $(STAMP)
@@ -28,7 +37,11 @@ lint: $(STAMP)
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy .
 
-test: $(STAMP) redis-server lint
+# The end-to-end suite runs twice: with the fast paths, and on stock strawberry
+# and graphql-core (FAST_PATHS=false), so a dependency upgrade that breaks a fast
+# path is found here and can be shipped with the setting off.
+test: $(STAMP) $(GRAPHIQL_STAMP) redis-server lint
+	FAST_PATHS=false $(PY) -m pytest -q tests/e2e
 	$(PY) -m pytest -q
 
 schema: $(STAMP)
@@ -36,3 +49,22 @@ schema: $(STAMP)
 
 bench: $(STAMP) redis-server
 	bash bench/run.sh
+
+# Mutation testing of the pure modules against their unit tests ([tool.mutmut] in
+# pyproject.toml, scores in docs/MUTATION.md). 4 to 5 minutes on 2 cores, so it is
+# not part of `make test`. Starts from a clean mutants/ so no stale result is
+# reported; fails when a module scores under MUTATION_MIN percent.
+MUTMUT        ?= mutmut>=3.8,<4
+MUTATION_MIN  ?= 90
+
+mutation: $(STAMP)
+	$(PY) -m pip install -q '$(MUTMUT)'
+	rm -rf mutants
+	$(VENV)/bin/mutmut run
+	@$(VENV)/bin/mutmut results --all true | awk -F': ' -v min=$(MUTATION_MIN) ' \
+	  { m = $$1; gsub(/^ +/, "", m); sub(/\.[^.]*$$/, "", m); n[m]++; if ($$2 == "killed") k[m]++ } \
+	  END { printf "\n%-26s %6s %6s %7s\n", "module", "killed", "total", "score"; bad = 0; \
+	        for (m in n) { s = 100 * k[m] / n[m]; printf "%-26s %6d %6d %6.1f%%\n", m, k[m], n[m], s; \
+	                       if (s < min) bad = 1 } \
+	        if (bad) { printf "a module scores under %d%%: see docs/MUTATION.md\n", min; exit 1 } }'
+	@echo "survivors: $(VENV)/bin/mutmut results; one mutant: $(VENV)/bin/mutmut show NAME"

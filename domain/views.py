@@ -635,20 +635,20 @@ def step(
     if status is SessionStatus.COUNTED:
         reason = "already counted in this session"
     elif status is SessionStatus.DUPLICATE:
-        reason = session.reason.removesuffix("; session ended")
+        # Said again rather than copied from session.reason, which a later
+        # impossible event overwrites with its own reason.
+        reason = _duplicate_reason(policy)
     elif status is SessionStatus.REJECTED:
         reason = f"session rejected: {session.rejected_reason}"
     else:
         passed, reason = _rule_reason(policy, watched_ms, qualified_ms, event, duration_ms)
         if passed:
             if _inside_window(policy, last_counted_at, now):
-                who = "device" if policy.dedupe is DedupeScope.DEVICE else "viewer"
                 new = _evolve(
                     session,
                     changes,
                     status=SessionStatus.DUPLICATE,
-                    reason=f"duplicate: already counted for this {who} within "
-                    f"{_hours(policy.window)}" + suffix,
+                    reason=_duplicate_reason(policy) + suffix,
                 )
                 return ViewStep(new, ViewDecision(False, policy.rule, new.reason), False, key)
             new = _evolve(
@@ -673,6 +673,11 @@ def _evolve(session: ViewSession, changes: Mapping[str, Any], **more: Any) -> Vi
     return ViewSession(
         *[changes[n] if n in changes else getattr(session, n) for n in _SESSION_FIELDS]
     )
+
+
+def _duplicate_reason(policy: ViewPolicy) -> str:
+    who = "device" if policy.dedupe is DedupeScope.DEVICE else "viewer"
+    return f"duplicate: already counted for this {who} within {_hours(policy.window)}"
 
 
 def _inside_window(policy: ViewPolicy, last_counted_at: datetime | None, now: datetime) -> bool:

@@ -37,3 +37,92 @@ from domain.summary import Summary, summarize
 )
 def test_summarize(counters, unique, viewer, expected):
     assert summarize("c", counters, unique, viewer) == expected
+
+
+def test_unique_viewers_default_to_zero():
+    assert summarize("c", {"views": 5}) == Summary("c", 0, (), 5, 0, None)
+
+
+@pytest.mark.parametrize(
+    ("counters", "unique", "expected"),
+    [
+        # one of each: a single view or like is shown, not rounded away
+        ({"views": 1, "likes": 1, "r:LIKE": 1}, 1, Summary("c", 1, ((R.LIKE, 1),), 1, 1, None)),
+        ({"views": 0}, 0, Summary("c", 0, (), 0, 0, None)),
+        ({"views": 7}, 7, Summary("c", 0, (), 7, 7, None)),
+    ],
+    ids=["ones", "zeros", "estimate-equals-views"],
+)
+def test_summarize_at_the_boundaries(counters, unique, expected):
+    assert summarize("c", counters, unique) == expected
+
+
+# Idempotent replays store a result with to_dict and answer with from_dict, possibly
+# from another release: the stored form is pinned, and the round trip is exact.
+ROUND_TRIP = [
+    (
+        Summary("c1", 3, ((R.LIKE, 2), (R.WOW, 1)), 9, 4, R.LIKE),
+        {
+            "content_id": "c1",
+            "likes": 3,
+            "reactions": [["LIKE", 2], ["WOW", 1]],
+            "views": 9,
+            "unique_viewers": 4,
+            "viewer_reaction": "LIKE",
+        },
+    ),
+    (
+        Summary("c2", 0, (), 0, 0, None),
+        {
+            "content_id": "c2",
+            "likes": 0,
+            "reactions": [],
+            "views": 0,
+            "unique_viewers": 0,
+            "viewer_reaction": None,
+        },
+    ),
+    (
+        Summary("c3", 21, tuple((r, i + 1) for i, r in enumerate(R)), 5, 2, R.ANGRY),
+        {
+            "content_id": "c3",
+            "likes": 21,
+            "reactions": [[r.value, i + 1] for i, r in enumerate(R)],
+            "views": 5,
+            "unique_viewers": 2,
+            "viewer_reaction": "ANGRY",
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize(("summary", "stored"), ROUND_TRIP, ids=["reacted", "empty", "every-type"])
+def test_to_dict_from_dict_round_trip(summary, stored):
+    assert summary.to_dict() == stored
+    back = Summary.from_dict(stored)
+    assert back == summary
+    assert all(isinstance(r, R) for r, _ in back.reactions)
+    assert back.viewer_reaction is summary.viewer_reaction
+
+
+def test_from_dict_reads_what_a_json_store_gives_back():
+    # A JSON round trip turns tuples into lists and may leave numbers as strings
+    # or floats; an older record may not have viewer_reaction at all.
+    raw = {
+        "content_id": "c1",
+        "likes": "3",
+        "reactions": [("LOVE", "2"), ["SAD", 1.0]],
+        "views": 9.0,
+        "unique_viewers": "4",
+    }
+    back = Summary.from_dict(raw)
+    assert back == Summary("c1", 3, ((R.LOVE, 2), (R.SAD, 1)), 9, 4, None)
+    assert all(type(n) is int for _, n in back.reactions)
+    assert [type(v) for v in (back.likes, back.views, back.unique_viewers)] == [int] * 3
+
+
+@pytest.mark.parametrize("viewer", [None, R.LIKE, R.SAD])
+@pytest.mark.parametrize("before", [None, R.LOVE])
+def test_for_viewer_changes_only_the_viewer_reaction(before, viewer):
+    shared = Summary("c1", 3, ((R.LIKE, 2), (R.LOVE, 1)), 9, 4, before)
+    assert shared.for_viewer(viewer) == Summary("c1", 3, ((R.LIKE, 2), (R.LOVE, 1)), 9, 4, viewer)

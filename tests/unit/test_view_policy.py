@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -824,3 +824,249 @@ def test_check_view_event_builds_the_event():
         platform=ClientPlatform.WEB,
         final=True,
     )
+
+
+# ------------------------------------------------------------------ edges found by mutation testing
+
+
+@pytest.mark.parametrize(
+    ("position_ms", "flags"),
+    [
+        (0, ()),
+        (-1, (FLAG_NEGATIVE_POSITION,)),
+        (62_000, ()),  # exactly durationMs + position_tolerance_ms
+        (62_001, (FLAG_POSITION_PAST_DURATION,)),
+    ],
+    ids=["start", "before-start", "at-tolerance", "past-tolerance"],
+)
+def test_position_boundaries(position_ms, flags):
+    s = one(
+        policy(ContentKind.VIDEO), watched_ms=1_000, position_ms=position_ms, duration_ms=60_000
+    )
+    assert s.session.flags == flags
+
+
+@pytest.mark.parametrize(
+    ("tolerance_ms", "position_ms", "ok"),
+    [(0, 60_000, True), (0, 60_001, False), (500, 60_500, True), (500, 60_501, False)],
+    ids=["none-at-end", "none-past-end", "500-at", "500-past"],
+)
+def test_position_tolerance_is_configurable(tolerance_ms, position_ms, ok):
+    pol = _with(ContentKind.VIDEO, position_tolerance_ms=tolerance_ms)
+    s = one(pol, watched_ms=1_000, position_ms=position_ms, duration_ms=60_000)
+    assert (s.session.flags == ()) is ok
+
+
+def test_one_millisecond_of_watch_can_be_impossible():
+    pol = _with(ContentKind.VIDEO, clock_slack_ms=0)
+    steps = play(pol, [(10, {"watched_ms": 10_000}), (10, {"watched_ms": 1})])
+    assert steps[-1].session.flags == (FLAG_WATCH_EXCEEDS_WALL_TIME,)
+
+
+def test_an_event_without_watch_time_is_never_more_than_wall_time():
+    # The server clock stepped back 8 s between two events: nothing was watched in
+    # the second one, so it claims nothing impossible.
+    steps = play(
+        policy(ContentKind.VIDEO),
+        [(10, {"watched_ms": 10_000}), (2, {"watched_ms": 0, "final": True})],
+    )
+    assert steps[-1].session.flags == ()
+    assert steps[-1].decision.reason == "watched 10.0 s < 30 s; session ended"
+
+
+@pytest.mark.parametrize("watched_ms", [0, -5])
+def test_a_session_without_credited_watch_starts_now(watched_ms):
+    s = one(policy(ContentKind.VIDEO), watched_ms=watched_ms)
+    assert s.session.started_at == T0
+
+
+def test_a_session_adopts_a_later_device_id():
+    pol = policy(ContentKind.VIDEO)
+    steps = play(
+        pol,
+        [(1, {"watched_ms": 1_000, "device_id": None}), (2, {"watched_ms": 1_000})],
+    )
+    assert steps[0].session.device_id is None
+    assert steps[-1].session.device_id == "ph1"
+    # ...and from then on it belongs to that device
+    with pytest.raises(BadUserInput, match="belongs to another device"):
+        step(
+            pol,
+            steps[-1].session,
+            event(watched_ms=1_000, device_id="ph2"),
+            duration_ms=None,
+            now=T0 + timedelta(seconds=3),
+            last_counted_at=None,
+        )
+
+
+def test_the_session_keeps_the_rule_of_its_last_decision():
+    first = one(policy(ContentKind.VIDEO), watched_ms=1_000)
+    later = step(
+        TV_BOOK.for_content(ContentKind.VIDEO, ClientPlatform.TV),
+        first.session,
+        event(watched_ms=1_000),
+        duration_ms=None,
+        now=T0 + timedelta(seconds=1),
+        last_counted_at=None,
+    )
+    assert (first.session.rule, later.session.rule) == ("VIDEO.default", "VIDEO.TV")
+    assert later.decision.rule == "VIDEO.TV"
+
+
+def _steps_of_every_path() -> list[tuple[str, ViewStep]]:
+    pol = policy(ContentKind.VIDEO)
+    hour_ago = T0 - timedelta(hours=1)
+    watching = play(pol, [(1, {"watched_ms": 1_000, "event_id": "e1"})])
+    counted = play(pol, [(31, {"watched_ms": 30_000})])
+    duplicate = play(pol, [(31, {"watched_ms": 30_000})], last_counted_at=hour_ago)
+    impossible = play(pol, [(1, {"watched_ms": -1})])
+    ended = play(pol, [(1, {"watched_ms": 1_000, "final": True}), (2, {"watched_ms": 1_000})])
+    repeated = play(
+        pol,
+        [
+            (1, {"watched_ms": 1_000, "event_id": "e1"}),
+            (2, {"watched_ms": 1_000, "event_id": "e1"}),
+        ],
+    )
+    later = play(
+        pol,
+        [(31, {"watched_ms": 30_000}), (32, {"watched_ms": 1_000})],
+        last_counted_at=hour_ago,
+    )
+    return [
+        ("watching", watching[-1]),
+        ("counted", counted[-1]),
+        ("duplicate", duplicate[-1]),
+        ("impossible", impossible[-1]),
+        ("ended", ended[-1]),
+        ("repeated", repeated[-1]),
+        ("after-duplicate", later[-1]),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("path", "newly_counted"),
+    [
+        ("watching", False),
+        ("counted", True),
+        ("duplicate", False),
+        ("impossible", False),
+        ("ended", False),
+        ("repeated", False),
+        ("after-duplicate", False),
+    ],
+)
+def test_every_path_names_its_rule_and_dedupe_key(path, newly_counted):
+    s = dict(_steps_of_every_path())[path]
+    assert s.decision.rule == "VIDEO.default"
+    assert s.dedupe_key == "viewer:u:alice"
+    # a real bool: callers store it and compare it with `is`
+    assert s.newly_counted is newly_counted
+
+
+def test_a_duplicate_session_keeps_saying_duplicate_after_impossible_input():
+    steps = play(
+        policy(ContentKind.VIDEO),
+        [(31, {"watched_ms": 30_000}), (32, {"watched_ms": -1}), (40, {"watched_ms": 1_000})],
+        last_counted_at=T0 - timedelta(hours=1),
+    )
+    dup = "duplicate: already counted for this viewer within 24 h"
+    assert [s.decision.reason for s in steps] == [
+        dup,
+        "impossible input: negative watchedMs -1",
+        dup,
+    ]
+    assert steps[-1].session.status is SessionStatus.DUPLICATE
+
+
+@pytest.mark.parametrize(
+    ("window", "shown"),
+    [
+        (timedelta(hours=24), "24 h"),
+        (timedelta(minutes=90), "1.5 h"),
+        (timedelta(minutes=20), "0.33 h"),
+        (timedelta(minutes=7, seconds=30), "0.12 h"),  # 0.125: two decimals at most
+    ],
+    ids=["whole", "one-decimal", "rounded", "three-decimals"],
+)
+def test_window_in_the_reason(window, shown):
+    s = one(_with(ContentKind.VIDEO, window=window), watched_ms=30_000, last_counted_at=T0)
+    assert s.decision.reason == f"duplicate: already counted for this viewer within {shown}"
+
+
+def test_a_threshold_of_a_fraction_of_a_second():
+    s = one(_with(ContentKind.VIDEO, min_watch_ms=59_500), watched_ms=1_000)
+    assert s.decision.reason == "watched 1.0 s < 59.5 s"
+
+
+@pytest.mark.parametrize(
+    ("fraction", "duration_ms", "watched_ms", "counted", "reason"),
+    [
+        # 1 ms of content needs 1 ms of watch, shown rounded to tenths of a second
+        (0.9, 1, 0, False, "watched 0.0 s < 0.0 s (90% of 0.0 s)"),
+        (0.0, 10_000, 0, True, "watched 0.0 s >= 0 s (0% of 10.0 s)"),
+    ],
+    ids=["one-ms-content", "zero-fraction"],
+)
+def test_short_content_extremes(fraction, duration_ms, watched_ms, counted, reason):
+    pol = _with(ContentKind.VIDEO, short_content_fraction=fraction)
+    assert pol.threshold_ms(duration_ms) == (1 if fraction else 0)
+    s = one(pol, watched_ms=watched_ms, duration_ms=duration_ms)
+    assert (s.decision.counted, s.decision.reason) == (counted, reason)
+
+
+class _NoOffset(tzinfo):
+    """A tzinfo that does not know its offset: the datetime is naive after all."""
+
+    def utcoffset(self, dt: datetime | None) -> timedelta | None:
+        return None
+
+    def dst(self, dt: datetime | None) -> timedelta | None:
+        return None
+
+    def tzname(self, dt: datetime | None) -> str | None:
+        return None
+
+
+def test_now_with_a_tzinfo_but_no_offset_is_refused():
+    with pytest.raises(ValueError) as excinfo:
+        step(
+            policy(ContentKind.VIDEO),
+            None,
+            event(watched_ms=1),
+            duration_ms=None,
+            now=datetime(2026, 3, 1, 12, tzinfo=_NoOffset()),
+            last_counted_at=None,
+        )
+    assert str(excinfo.value) == "now must be a timezone-aware datetime"
+
+
+@pytest.mark.parametrize(
+    ("user_id", "device_id", "message"),
+    [
+        ("", "ph1", "userId must be a non-empty string"),
+        (None, "", "deviceId must be a non-empty string"),
+        (None, None, "deviceId is required when not signed in"),
+    ],
+    ids=["empty-user", "empty-device", "neither"],
+)
+def test_viewer_key_errors(user_id, device_id, message):
+    with pytest.raises(BadUserInput) as excinfo:
+        viewer_key(user_id, device_id)
+    assert str(excinfo.value) == message
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"watched_ms": None}, "watchedMs must be an integer, got None"),
+        ({"final": "yes"}, "final must be a boolean, got 'yes'"),
+        ({"visible_fraction": "0.5"}, "visibleFraction must be between 0 and 1, got '0.5'"),
+    ],
+    ids=["missing-watch", "string-final", "string-fraction"],
+)
+def test_bad_raw_input_messages(changes, message):
+    with pytest.raises(BadUserInput) as excinfo:
+        event(**{"watched_ms": 1, **changes})
+    assert str(excinfo.value) == message

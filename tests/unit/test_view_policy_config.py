@@ -250,3 +250,154 @@ def test_config_errors(text, message):
         parse_policy_book(text)
     assert message in str(excinfo.value)
     assert str(excinfo.value).startswith("view policies: ")
+
+
+# ------------------------------------------------------------------ edges found by mutation testing
+
+
+def _with_track(line: str) -> str:
+    return MINIMAL.replace("[TRACK]", f"[TRACK]\n{line}")
+
+
+@pytest.mark.parametrize("value", ["0", "0.0", "0.25", "1", "1.0"])
+@pytest.mark.parametrize("key", ["short_content_fraction", "min_visible_fraction"])
+def test_fractions_from_0_to_1_are_accepted(key, value):
+    book = parse_policy_book(_with_track(f"{key} = {value}"))
+    assert getattr(book.for_content(ContentKind.TRACK, None), key) == float(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("1.5", "1.5"),
+        ("1.0001", "1.0001"),
+        ("2", "2"),
+        ("-0.1", "-0.1"),
+        ("true", "True"),
+        ('"0.5"', "'0.5'"),
+        ("nan", "nan"),
+    ],
+    ids=["one-and-a-half", "just-over-one", "two", "negative", "bool", "string", "nan"],
+)
+@pytest.mark.parametrize("key", ["short_content_fraction", "min_visible_fraction"])
+def test_fractions_outside_0_to_1_are_refused(key, value, shown):
+    with pytest.raises(ValueError) as excinfo:
+        parse_policy_book(_with_track(f"{key} = {value}"))
+    assert str(excinfo.value) == (
+        f"view policies: TRACK.{key} must be a number between 0 and 1, got {shown}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "window"),
+    [("1", timedelta(hours=1)), ("0.5", timedelta(minutes=30)), ("168", timedelta(days=7))],
+)
+def test_window_hours_accepted(value, window):
+    book = parse_policy_book(_with_track(f"window_hours = {value}"))
+    assert book.for_content(ContentKind.TRACK, None).window == window
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("0", "0"),
+        ("-1", "-1"),
+        ("true", "True"),
+        ('"24"', "'24'"),
+        ("inf", "inf"),
+        ("nan", "nan"),
+    ],
+    ids=["zero", "negative", "bool", "string", "inf", "nan"],
+)
+def test_window_hours_refused(value, shown):
+    with pytest.raises(ValueError) as excinfo:
+        parse_policy_book(_with_track(f"window_hours = {value}"))
+    assert str(excinfo.value) == (
+        f"view policies: TRACK.window_hours must be a number > 0, got {shown}"
+    )
+
+
+@pytest.mark.parametrize("where", ["defaults", "TRACK", "TRACK.platforms.TV"])
+def test_position_tolerance_and_slack_are_read(where):
+    lines = "position_tolerance_ms = 750\nclock_slack_ms = 1_250"
+    text = _with_track(lines) if where == "TRACK" else MINIMAL + f"\n[{where}]\n{lines}\n"
+    book = parse_policy_book(text)
+    tv = book.for_content(ContentKind.TRACK, ClientPlatform.TV)
+    assert (tv.position_tolerance_ms, tv.clock_slack_ms) == (750, 1_250)
+
+
+def test_platform_override_inherits_the_kind_but_not_its_platforms():
+    book = parse_policy_book(MINIMAL + "[STORY.platforms.TV]\ndedupe = 'session'\n")
+    tv = book.for_content(ContentKind.STORY, ClientPlatform.TV)
+    assert (tv.rule, tv.count_on_open, tv.dedupe) == ("STORY.TV", True, DedupeScope.SESSION)
+
+
+FULL_MESSAGES = [
+    (
+        MINIMAL.replace("[VIDEO]", "[VIDEO]\nmin_watch = 1"),
+        "view policies: unknown key 'VIDEO.min_watch'; expected one of clock_slack_ms, "
+        "count_on_open, dedupe, min_visible_fraction, min_watch_ms, platforms, "
+        "position_tolerance_ms, short_content_fraction, window_hours",
+    ),
+    (
+        MINIMAL + "[defaults]\nplatforms = {}\n",
+        "view policies: unknown key 'defaults.platforms'; expected one of clock_slack_ms, "
+        "count_on_open, dedupe, min_visible_fraction, min_watch_ms, "
+        "position_tolerance_ms, short_content_fraction, window_hours",
+    ),
+    (
+        MINIMAL + "[VIDEO.platforms.TV]\nplatforms = {}\n",
+        "view policies: unknown key 'VIDEO.platforms.TV.platforms'; expected one of "
+        "clock_slack_ms, count_on_open, dedupe, min_visible_fraction, min_watch_ms, "
+        "position_tolerance_ms, short_content_fraction, window_hours",
+    ),
+    (
+        MINIMAL + "[CLIP]\nmin_watch_ms = 1\n",
+        "view policies: unknown content kind 'CLIP'; expected one of VIDEO, SHORT, POST, "
+        "STORY, LIVE, PRODUCT, TRACK, EPISODE (or 'defaults')",
+    ),
+    (
+        _without("STORY").replace("[EPISODE]\nmin_watch_ms = 60_000\n", ""),
+        "view policies: no policy for content kind(s) STORY, EPISODE",
+    ),
+    (
+        MINIMAL + "[VIDEO.platforms.CAR]\nmin_watch_ms = 1\n",
+        "view policies: unknown platform 'VIDEO.platforms.CAR'; expected one of "
+        "IOS, ANDROID, WEB, TV, EMBEDDED",
+    ),
+    (
+        MINIMAL.replace("[LIVE]", "[LIVE]\nplatforms = 3"),
+        "view policies: LIVE.platforms must be a table",
+    ),
+    (
+        MINIMAL + "[STORY.platforms.TV]\ncount_on_open = false\n",
+        "view policies: STORY.platforms.TV needs min_watch_ms (or count_on_open = true)",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    FULL_MESSAGES,
+    ids=[
+        "unknown-key",
+        "platforms-in-defaults",
+        "nested-platforms",
+        "unknown-kind",
+        "two-missing-kinds",
+        "unknown-platform",
+        "platforms-not-a-table",
+        "platform-without-threshold",
+    ],
+)
+def test_config_error_messages_in_full(text, message):
+    with pytest.raises(ValueError) as excinfo:
+        parse_policy_book(text)
+    assert str(excinfo.value) == message
+
+
+def test_a_book_without_the_kind_names_it():
+    book = PolicyBook(policies={})
+    with pytest.raises(ValueError) as excinfo:
+        book.for_content(ContentKind.TRACK, ClientPlatform.TV)
+    assert str(excinfo.value) == "no view policy for content kind TRACK"
