@@ -1,18 +1,27 @@
-"""The live-counter subscription: current state first, then coalesced pushes."""
+"""The live-counter subscription: current state first, then coalesced pushes.
+
+Every push is one snapshot (subscriptions/ordering.py): counters of one
+version with the viewer's reaction as of those counters, never older than a
+push already sent, never the same twice.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Sequence
 from functools import lru_cache
 
-import orjson
 import strawberry
 
 from domain import reads
+from domain.deps import Deps
+from domain.identity import Actor
 from domain.reactions import ReactionType
+from domain.snapshots import snapshots
 from domain.summary import Summary, summarize
 from resolvers.context import Info
 from schema.engagement import EngagementSummary
+from subscriptions.messages import LiveChannels, counts_version, decode_counts, decode_mine
+from subscriptions.ordering import Shown, Step, accepts_read, advance, on_counts
 
 
 async def engagement_updated(
@@ -21,49 +30,75 @@ async def engagement_updated(
     ids = list(dict.fromkeys(reads.check_ids([str(c) for c in content_ids])))
     ctx = info.context
     actor = ctx.user()
-    keys = ctx.services.keys
-    channels = {keys.channel(cid): cid for cid in ids}
-    # A signed-in subscriber also hears when its own reactions change (from any
-    # API process), so viewerReaction in pushes stays true.
-    mine_channel = keys.user_channel(actor.user_id) if actor else None
-    # First: on a tie the hub serves the earliest channel, and this one should win.
-    wanted = [*([mine_channel] if mine_channel else []), *channels]
-    # Listen before reading, so nothing published in between is missed.
-    async with ctx.services.hub.subscribe(wanted) as updates:
-        # Loaders per operation: a WebSocket context lives as long as the socket.
-        latest: dict[str, Summary] = {
-            s.content_id: s for s in await ctx.fresh_loaders().summaries.load(tuple(ids))
-        }
-        for cid in ids:
-            yield EngagementSummary.from_domain(latest[cid])
+    deps = ctx.deps
+    channels = LiveChannels(ctx.services.keys)
+    by_channel = {channels.content(cid): cid for cid in ids}
+    # A signed-in subscriber also hears when its own reactions are about to
+    # change (from any API process), so viewerReaction in pushes stays true.
+    mine_channel = channels.user(actor.user_id) if actor else None
+    control = [mine_channel] if mine_channel else []
+    # Listen before reading, so nothing published in between is missed; what
+    # arrives older than the read is dropped by its version.
+    async with ctx.services.hub.subscribe(
+        list(by_channel), control=control, rank=counts_version
+    ) as updates:
+        shown: dict[str, Shown] = {}
+        for snap in await snapshots(deps, actor, ids):
+            shown[snap.summary.content_id] = Shown(snap.version, snap.summary, snap.own_pending)
+            yield EngagementSummary.from_domain(snap.summary)
         async for update in updates:
             if update.channel == mine_channel:
-                mine = await reads.viewer_reactions(ctx.deps, actor, ids)
-                for cid in ids:
-                    if mine.get(cid) != latest[cid].viewer_reaction:
-                        latest[cid] = latest[cid].for_viewer(mine.get(cid))
-                        yield EngagementSummary.from_domain(latest[cid])
+                # None: messages may have been missed (or several collapsed): all of them.
+                wanted = ids if update.message is None else decode_mine(update.message)
+                for pushed in await _reread(deps, actor, wanted, shown):
+                    yield pushed
                 continue
-            cid = channels[update.channel]
+            cid = by_channel[update.channel]
             if update.message is None:
                 # Pub/sub may have dropped messages while reconnecting: re-read.
-                latest[cid] = await ctx.fresh_loaders().summary(cid)
-                yield EngagementSummary.from_domain(latest[cid])
-            else:
-                latest[cid], pushed = _pushed(cid, update.message, latest[cid].viewer_reaction)
-                yield pushed
+                for pushed in await _reread(deps, actor, [cid], shown):
+                    yield pushed
+                continue
+            current = shown[cid]
+            version, summary, pushed = _pushed(cid, update.message, current.summary.viewer_reaction)
+            step = on_counts(current, version)
+            if step is Step.SHOW:
+                shown[cid], changed = advance(current, version, summary)
+                if changed:
+                    yield pushed
+            elif step is Step.REREAD:
+                for pushed in await _reread(deps, actor, [cid], shown):
+                    yield pushed
+
+
+async def _reread(
+    deps: Deps, actor: Actor | None, content_ids: Sequence[str], shown: dict[str, Shown]
+) -> list[EngagementSummary]:
+    """Fresh snapshots of the subscribed ones among ``content_ids``; what to push."""
+    wanted = [cid for cid in content_ids if cid in shown]
+    if not wanted:
+        return []
+    pushes: list[EngagementSummary] = []
+    for snap in await snapshots(deps, actor, wanted):
+        cid = snap.summary.content_id
+        if not accepts_read(shown[cid], snap.version):
+            continue
+        shown[cid], changed = advance(shown[cid], snap.version, snap.summary, snap.own_pending)
+        if changed:
+            pushes.append(EngagementSummary.from_domain(snap.summary))
+    return pushes
 
 
 @lru_cache(maxsize=4096)
 def _pushed(
     content_id: str, message: str, viewer_reaction: ReactionType | None
-) -> tuple[Summary, EngagementSummary]:
+) -> tuple[int, Summary, EngagementSummary]:
     """One decoded summary per (message, viewer state), shared by every subscriber.
 
     All local subscribers of a channel receive the same message; sharing the
     object decodes it once and lets the executor reuse one execution result
     for all of them (schema.execution, subscription events).
     """
-    data = orjson.loads(message)
-    summary = summarize(content_id, data["n"], data["u"], viewer_reaction)
-    return summary, EngagementSummary.from_domain(summary)
+    counts = decode_counts(message)
+    summary = summarize(content_id, counts.counters, counts.unique_viewers, viewer_reaction)
+    return counts.version, summary, EngagementSummary.from_domain(summary)

@@ -18,9 +18,12 @@ from storage.redis_scripts import Call, PipelinedScript, grouped
 # redelivered or republished event never counts twice. Counters that do not exist
 # (evicted, flushed) are left absent: the next read recounts them from MongoDB,
 # which already holds every event's effect. Events no newer than the counters'
-# `_asof` (the time of their last recount) are already included in them.
+# `_asof` (the time of their last recount) are already included in them. Changed
+# contents are noted in the partition's touched set (the last key), which the
+# reconciler checks first.
 APPLY = """
 local applied = KEYS[1]
+local touched = KEYS[#KEYS]
 local now = tonumber(ARGV[1])
 redis.call('ZREMRANGEBYSCORE', applied, '-inf', now - tonumber(ARGV[2]))
 local pos = 4
@@ -47,8 +50,15 @@ for i = 1, tonumber(ARGV[3]) do
     pos = pos + 2 * nf
   end
   if changed then
-    redis.call('HSET', cnt, '_last', now)
-    out[#out + 1] = {i, redis.call('HGETALL', cnt), redis.call('PFCOUNT', uv)}
+    -- The version orders live pushes. Floored by the clock so counters rebuilt
+    -- after a flush still move past every version subscribers have seen.
+    local v = tonumber(redis.call('HGET', cnt, '_v') or '0') + 1
+    if v < now then v = now end
+    redis.call('HSET', cnt, '_last', now, '_v', string.format('%d', v))
+    -- The content id is what follows the hash tag's "}:cnt:".
+    local at = string.find(cnt, '}:cnt:', 1, true)
+    redis.call('ZADD', touched, now, string.sub(cnt, at + 6))
+    out[#out + 1] = {i, redis.call('HGETALL', cnt), redis.call('PFCOUNT', uv), v}
   end
 end
 return out
@@ -56,7 +66,7 @@ return out
 
 # Reads many contents of one partition (one Cluster slot) in one call, and
 # whether probe events were applied. Per content, one flat array:
-# {exists, _asof, _last, unique viewers, field, count, field, count, ...} with
+# {exists, _asof, _last, unique viewers, _v, field, count, field, count, ...} with
 # the public fields only and every number as a Redis integer, so the reader
 # gets ints from hiredis instead of parsing and filtering ~10 strings per card.
 READ = """
@@ -64,7 +74,7 @@ local n = tonumber(ARGV[1])
 local out = {}
 for i = 1, n do
   local flat = redis.call('HGETALL', KEYS[2 * i - 1])
-  local row = {0, 0, 0, 0}
+  local row = {0, 0, 0, 0, 0}
   if #flat > 0 then
     row[1] = 1
     row[4] = redis.call('PFCOUNT', KEYS[2 * i])
@@ -72,6 +82,7 @@ for i = 1, n do
       local k, v = flat[j], tonumber(flat[j + 1]) or 0
       if k == '_asof' then row[2] = v
       elseif k == '_last' then row[3] = v
+      elseif k == '_v' then row[5] = v
       elseif string.sub(k, 1, 1) ~= '_' then
         row[#row + 1] = k
         row[#row + 1] = v
@@ -88,10 +99,14 @@ out[n + 1] = probes
 return out
 """
 
+# A recount moves the version on too (see APPLY), so a live push of the
+# installed counters is never taken for an older one.
 INSTALL = """
 if ARGV[1] == '0' and redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local v = tonumber(redis.call('HGET', KEYS[1], '_v') or '0') + 1
+if v < tonumber(ARGV[2]) then v = tonumber(ARGV[2]) end
 redis.call('DEL', KEYS[1], KEYS[2])
-redis.call('HSET', KEYS[1], '_asof', ARGV[2])
+redis.call('HSET', KEYS[1], '_asof', ARGV[2], '_v', string.format('%d', v))
 local n = tonumber(ARGV[3])
 for i = 0, n - 1 do redis.call('HSET', KEYS[1], ARGV[4 + 2 * i], ARGV[5 + 2 * i]) end
 local first = 4 + 2 * n
@@ -155,11 +170,12 @@ class RedisCounters:
                     out[cid] = None
                     continue
                 out[cid] = CounterReading(
-                    dict(zip(row[4::2], row[5::2], strict=True)),
+                    dict(zip(row[5::2], row[6::2], strict=True)),
                     row[3],
                     applied,
                     row[1],
                     row[2],
+                    row[4],
                 )
         return {cid: out[cid] for cid in content_ids}
 
@@ -181,9 +197,11 @@ class RedisCounters:
                 args += [e.event_id, e.occurred_at_ms, e.unique or "", len(e.deltas)]
                 for name, delta in e.deltas.items():
                     args += [name, delta]
+        keys.append(self._keys.touched(partition))
         rows = await self._apply(keys=keys, args=args)
         return {
-            order[int(i) - 1]: CounterReading(parse_counters(raw), int(uv)) for i, raw, uv in rows
+            order[int(i) - 1]: CounterReading(parse_counters(raw), int(uv), version=int(v))
+            for i, raw, uv, v in rows
         }
 
     async def install(

@@ -8,7 +8,7 @@ Keeping this free of asyncio lets it be tested with a fake clock.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -26,16 +26,37 @@ Pending = str | None | _Empty
 
 @dataclass(slots=True)
 class LatestSlot:
-    """One channel of one subscriber: newest pending message + last push time."""
+    """One channel of one subscriber: newest pending message + last push time.
+
+    A control slot carries messages that are not snapshots (each says what
+    changed), so none may be lost: it is never rate limited, and a second
+    message arriving before the first was taken turns both into a resync.
+
+    A message offered with a rank (a snapshot's version) replaces the pending
+    one only if it is at least as new: publishers may deliver out of order, and
+    the pending message must stay the newest snapshot, not the latest arrival.
+    """
 
     min_interval: float
     pending: Pending = EMPTY
     last_push: float | None = None
+    control: bool = False
+    pending_rank: int | None = None
 
-    def offer(self, message: str | None) -> None:
-        # Newest wins, including over a pending resync: a message published
-        # after the reconnect is already newer than anything that was missed.
+    def offer(self, message: str | None, rank: int | None = None) -> None:
+        if self.control:
+            self.pending = None if self.has_pending else message
+            return
+        if rank is not None:
+            if self.pending is None:
+                # A pending resync re-reads the state, which covers any snapshot.
+                return
+            if isinstance(self.pending, str) and (self.pending_rank or 0) > rank:
+                return
+        # Otherwise newest wins, including over a pending resync: a message
+        # published after the reconnect is newer than anything that was missed.
         self.pending = message
+        self.pending_rank = rank
 
     @property
     def has_pending(self) -> bool:
@@ -45,7 +66,7 @@ class LatestSlot:
         """Earliest clock time at which the pending message may be pushed."""
         if not self.has_pending:
             return None
-        if self.last_push is None:
+        if self.last_push is None or self.control:
             return -math.inf
         return self.last_push + self.min_interval
 
@@ -64,16 +85,32 @@ class SlotTable:
 
     min_interval: float
     slots: dict[str, LatestSlot] = field(default_factory=dict)
+    # The version of a snapshot message, for slots that keep the newest one.
+    rank: Callable[[str], int] | None = None
 
     @classmethod
-    def for_rate(cls, channels: Iterable[str], max_per_second: float) -> SlotTable:
+    def for_rate(
+        cls,
+        channels: Iterable[str],
+        max_per_second: float,
+        control: Iterable[str] = (),
+        rank: Callable[[str], int] | None = None,
+    ) -> SlotTable:
+        """``control`` channels are served before any other (see LatestSlot)."""
         if max_per_second <= 0:
             raise ValueError("max_per_second must be positive")
         interval = 1.0 / max_per_second
-        return cls(interval, {c: LatestSlot(interval) for c in dict.fromkeys(channels)})
+        slots = {c: LatestSlot(interval, control=True) for c in dict.fromkeys(control)}
+        for c in dict.fromkeys(channels):
+            slots.setdefault(c, LatestSlot(interval))
+        return cls(interval, slots, rank)
 
     def offer(self, channel: str, message: str | None) -> None:
-        self.slots[channel].offer(message)
+        slot = self.slots[channel]
+        rank = None
+        if self.rank is not None and message is not None and not slot.control:
+            rank = self.rank(message)
+        slot.offer(message, rank)
 
     @property
     def pending_count(self) -> int:
@@ -84,7 +121,13 @@ class SlotTable:
         best: tuple[float, str] | None = None
         for channel, slot in self.slots.items():
             due = slot.due_at()
-            if due is not None and due <= now and (best is None or due < best[0]):
+            if due is None or due > now:
+                continue
+            if slot.control:
+                # What a control message announces must be known before the
+                # counts that follow it are shown.
+                return channel, slot.take(now)
+            if best is None or due < best[0]:
                 best = (due, channel)
         if best is None:
             return None

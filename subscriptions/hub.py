@@ -45,8 +45,16 @@ class Subscription:
     constant memory. Iteration ends when the subscription or the hub closes.
     """
 
-    def __init__(self, channels: Sequence[str], *, max_per_second: float, clock: Clock) -> None:
-        self._slots = SlotTable.for_rate(channels, max_per_second)
+    def __init__(
+        self,
+        channels: Sequence[str],
+        *,
+        max_per_second: float,
+        clock: Clock,
+        control: Sequence[str] = (),
+        rank: Callable[[str], int] | None = None,
+    ) -> None:
+        self._slots = SlotTable.for_rate(channels, max_per_second, control, rank)
         self._clock = clock
         self._changed = asyncio.Event()
         self._closed = False
@@ -199,12 +207,23 @@ class LiveHub:
         await self._broadcast.publish(channel, message)
 
     @contextlib.asynccontextmanager
-    async def subscribe(self, channels: Sequence[str]) -> AsyncIterator[Subscription]:
-        if isinstance(channels, str):
-            raise TypeError("subscribe() takes a sequence of channel names, not a str")
+    async def subscribe(
+        self,
+        channels: Sequence[str],
+        *,
+        control: Sequence[str] = (),
+        rank: Callable[[str], int] | None = None,
+    ) -> AsyncIterator[Subscription]:
+        """``control`` channels are never rate limited or coalesced away, and are
+        served first; with ``rank`` (a message's snapshot version) a pending
+        message is only replaced by a newer one (see coalesce.LatestSlot)."""
+        if isinstance(channels, str) or isinstance(control, str):
+            raise TypeError("subscribe() takes sequences of channel names, not a str")
         if self._closing:
             raise RuntimeError("LiveHub is closed")
-        sub = Subscription(channels, max_per_second=self._rate, clock=self._clock)
+        sub = Subscription(
+            channels, max_per_second=self._rate, clock=self._clock, control=control, rank=rank
+        )
         self._subscriptions.add(sub)
         try:
             await self._attach(sub)

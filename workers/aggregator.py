@@ -6,20 +6,13 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 
-import orjson
-
 from domain.events import REACTION
-from domain.ports import CounterReading, CounterStore, Publisher
+from domain.ports import CounterStore, Publisher
 from storage.redis_stream import Delivery, RedisEventConsumer, events_of
+from subscriptions.messages import encode_counts, encode_mine
 from workers.metrics import BATCHES, EVENTS_APPLIED
 
 log = logging.getLogger(__name__)
-
-
-def live_message(content_id: str, reading: CounterReading) -> str:
-    return orjson.dumps(
-        {"c": content_id, "n": reading.counters, "u": reading.unique_viewers}
-    ).decode()
 
 
 class Aggregator:
@@ -51,10 +44,18 @@ class Aggregator:
         by_partition: dict[int, list[Delivery]] = {}
         for d in deliveries:
             by_partition.setdefault(d.partition, []).append(d)
+        touched_by: dict[str, set[str]] = {}
+        for e in events_of(deliveries):
+            if e.kind == REACTION:
+                touched_by.setdefault(e.actor, set()).add(e.content_id)
+        # "Your reactions change" goes out before the counters change: any counts
+        # that include the change, whichever worker publishes them, then reach a
+        # subscriber after it, and its subscription re-reads its own reaction
+        # together with the counters before it shows them.
+        await self._publish(
+            {self._user_channel(user): encode_mine(cids) for user, cids in touched_by.items()}
+        )
         counts: dict[str, str] = {}
-        # "Your reactions changed" goes out before the counts of the same batch, so a
-        # live UI re-reads its own reaction before it shows the new count.
-        mine: dict[str, str] = {}
         for partition, items in by_partition.items():
             # Raw view events only feed the archive; they change no counter (new
             # entries carry them apart, undecoded; older ones inline).
@@ -62,27 +63,25 @@ class Aggregator:
             changed = await self._counters.apply(partition, countable)
             for cid, reading in changed.items():
                 # One message per touched content per batch: a storm coalesces here first.
-                counts[self._channel(cid)] = live_message(cid, reading)
-        touched_by: dict[str, set[str]] = {}
-        for e in events_of(deliveries):
-            if e.kind == REACTION:
-                touched_by.setdefault(e.actor, set()).add(e.content_id)
-        for user_id, cids in touched_by.items():
-            mine[self._user_channel(user_id)] = orjson.dumps(sorted(cids)).decode()
-        messages = {**mine, **counts}
+                counts[self._channel(cid)] = encode_counts(cid, reading)
         # Acknowledge only after the counters hold the batch; a crash before this
         # redelivers, and the applied-id set turns the redelivery into a no-op.
         await self._consumer.ack(deliveries)
-        try:
-            await self._publisher.publish(messages)
-        except Exception:
-            # Pub/sub is at-most-once anyway; subscribers resync on (re)connect.
-            log.warning("publishing live updates failed", exc_info=True)
+        await self._publish(counts)
         self.applied_batches += 1
         BATCHES.inc()
         count = sum(d.size for d in deliveries)
         EVENTS_APPLIED.inc(count)
         return count
+
+    async def _publish(self, messages: dict[str, str]) -> None:
+        if not messages:
+            return
+        try:
+            await self._publisher.publish(messages)
+        except Exception:
+            # Pub/sub is at-most-once anyway; subscribers resync on (re)connect.
+            log.warning("publishing live updates failed", exc_info=True)
 
     async def run_once(self) -> int:
         """Drain what is there (own pending first), then return the count."""

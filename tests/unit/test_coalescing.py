@@ -184,3 +184,124 @@ def test_next_due() -> None:
     assert table.next_due() == 1.25
     table.offer("b", "1")
     assert table.next_due() == -math.inf
+
+
+# Control channels (a subscriber's own "your reactions change" channel): each
+# message says what changed, so none is rate limited, coalesced away or served
+# after a counts message that was offered later.
+CONTROL_TABLE: list[tuple[str, list[str], list[Step]]] = [
+    (
+        "a control message goes before an overdue counts message",
+        ["a"],
+        [
+            (0.0, "offer", ("a", "1"), None),
+            (0.0, "pop", None, ("a", "1")),
+            (0.1, "offer", ("mine", "m1"), None),
+            (0.1, "pop", None, ("mine", "m1")),
+            (0.2, "offer", ("a", "2"), None),
+            (0.3, "offer", ("mine", "m2"), None),
+            (5.0, "pop", None, ("mine", "m2")),
+            (5.0, "pop", None, ("a", "2")),
+        ],
+    ),
+    (
+        "a control channel is never rate limited",
+        [],
+        [
+            (0.0, "offer", ("mine", "m1"), None),
+            (0.0, "pop", None, ("mine", "m1")),
+            (0.0, "offer", ("mine", "m2"), None),
+            (0.0, "pop", None, ("mine", "m2")),
+        ],
+    ),
+    (
+        "two control messages not yet taken become one resync",
+        [],
+        [
+            (0.0, "offer", ("mine", "m1"), None),
+            (0.0, "offer", ("mine", "m2"), None),
+            (0.0, "pop", None, ("mine", None)),
+            (0.0, "pop", None, None),
+        ],
+    ),
+    (
+        "a pending control resync is not narrowed by a later message",
+        [],
+        [
+            (0.0, "offer", ("mine", None), None),
+            (0.0, "offer", ("mine", "m1"), None),
+            (0.0, "pop", None, ("mine", None)),
+        ],
+    ),
+    (
+        "a control channel also named as a channel stays a control channel",
+        ["mine", "a"],
+        [
+            (0.0, "offer", ("a", "1"), None),
+            (0.0, "offer", ("mine", "m1"), None),
+            (0.0, "pop", None, ("mine", "m1")),
+            (0.0, "pop", None, ("a", "1")),
+        ],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("channels", "steps"),
+    [(c, s) for _, c, s in CONTROL_TABLE],
+    ids=[name for name, _, _ in CONTROL_TABLE],
+)
+def test_control_slots(channels: list[str], steps: list[Step]) -> None:
+    table = SlotTable.for_rate(channels, RATE_4, control=["mine"])
+    for now, action, arg, expected in steps:
+        if action == "offer":
+            assert isinstance(arg, tuple)
+            table.offer(*arg)
+        else:
+            assert table.pop_due(now) == expected, f"at t={now}"
+    assert table.pending_count <= len(table.slots)
+
+
+# Ranked slots (live counts carry a version): the pending message is the newest
+# snapshot, whatever order the messages arrived in.
+RANKED_TABLE: list[tuple[str, list[str | None], str | None]] = [
+    ("a newer message replaces a pending one", ["3:a", "5:b"], "5:b"),
+    ("an older message does not replace a newer pending one", ["5:b", "3:a"], "5:b"),
+    ("the same version: the later arrival", ["5:a", "5:b"], "5:b"),
+    ("a pending resync is kept: it re-reads everything", [None, "9:a"], None),
+    ("a resync replaces a pending message", ["9:a", None], None),
+    ("a pending resync outlasts any number of messages", [None, "9:a", "4:b"], None),
+]
+
+
+def version_rank(message: str) -> int:
+    return int(message.split(":")[0])
+
+
+@pytest.mark.parametrize(
+    ("offers", "expected"),
+    [(o, e) for _, o, e in RANKED_TABLE],
+    ids=[name for name, _, _ in RANKED_TABLE],
+)
+def test_ranked_slots(offers: list[str | None], expected: str | None) -> None:
+    table = SlotTable.for_rate(["a"], RATE_4, rank=version_rank)
+    for message in offers:
+        table.offer("a", message)
+    assert table.pop_due(0.0) == ("a", expected)
+    assert table.pop_due(10.0) is None
+
+
+def test_a_ranked_slot_takes_an_older_message_once_the_newer_was_taken() -> None:
+    # Whether it is still worth showing is the subscriber's decision (its
+    # version check), not the slot's: the slot only keeps the newest pending.
+    table = SlotTable.for_rate(["a"], RATE_4, rank=version_rank)
+    table.offer("a", "5:b")
+    assert table.pop_due(0.0) == ("a", "5:b")
+    table.offer("a", "3:a")
+    assert table.pop_due(0.25) == ("a", "3:a")
+
+
+def test_control_slots_are_not_ranked() -> None:
+    table = SlotTable.for_rate(["a"], RATE_4, control=["mine"], rank=version_rank)
+    table.offer("mine", '["v1"]')  # not a counts message: never ranked
+    assert table.pop_due(0.0) == ("mine", '["v1"]')
