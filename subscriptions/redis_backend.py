@@ -1,6 +1,6 @@
 """A Redis pub/sub backend for broadcaster 0.3.1 that works with redis-py 8.
 
-Two upstream defects are fixed here (see /work/shared/PITFALLS.md, broadcaster):
+Two upstream defects of broadcaster 0.3.1 are fixed here:
 
 * ``RedisBackend.subscribe`` wakes its listener before SUBSCRIBE has been
   sent; with redis-py 8 the listener then finds no subscription, leaves
