@@ -1,10 +1,13 @@
-"""The control: the product's own runtime and like use case behind a bare Starlette route.
+"""The control: the product's own runtime and use cases behind bare Starlette routes.
 
 Bench-only; the product never serves this. It builds what ``main.create_app`` builds
 (``main.open_runtime`` with the same Settings, the same in-process workers when MongoDB
-is in-process) and calls ``domain.likes.set_reaction`` from a plain JSON POST, so the
-difference to the GraphQL endpoint is the GraphQL layer (parse/validate/execute,
-strawberry's ASGI handling, result shaping).
+is in-process) and calls the same use case as each GraphQL operation of the bench
+from a plain JSON POST, answering the same JSON (the bytes the GraphQL operation
+returns, ``{"data": ...}``): ``set_reaction`` for like/unlike, ``load_summaries``
+for a feed page, ``record_views`` for a view batch. The difference to the GraphQL
+endpoint is the GraphQL layer (parse/validate/execute, strawberry's ASGI handling,
+result shaping) and the HTTP middleware.
 
     uvicorn bench.control_app:create_control_app --factory
 """
@@ -27,10 +30,31 @@ from domain.contents import ContentKind
 from domain.errors import DomainError
 from domain.likes import set_reaction
 from domain.reactions import ReactionType
+from domain.reads import check_ids, load_summaries
+from domain.viewing import record_views
 
 
 def _json(data: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(data), status_code=status, media_type="application/json")
+
+
+# ViewInput's GraphQL names -> the use case's (what ViewInput.to_raw gives).
+_VIEW_FIELDS = {
+    "contentId": "content_id",
+    "sessionId": "session_id",
+    "deviceId": "device_id",
+    "eventId": "event_id",
+    "watchedMs": "watched_ms",
+    "positionMs": "position_ms",
+    "visibleFraction": "visible_fraction",
+    "source": "source",
+    "platform": "platform",
+    "final": "final",
+}
+
+
+def _view_input(raw: dict[str, Any]) -> dict[str, Any]:
+    return {_VIEW_FIELDS[k]: v for k, v in raw.items()}
 
 
 def create_control_app() -> Starlette:
@@ -62,6 +86,51 @@ def create_control_app() -> Starlette:
             return _json({"error": type(exc).__name__, "message": str(exc)}, 400)
         return _json(result.to_dict())
 
+    async def feed(request: Request) -> Response:
+        # = query($ids) { engagementSummaries(contentIds: $ids)
+        #       { contentId likes viewerReaction reactions { reaction count } } }
+        runtime = holder["runtime"]
+        try:
+            actor = runtime.services.tokens.actor_from_header(request.headers.get("authorization"))
+            ids = check_ids([str(c) for c in orjson.loads(await request.body())["ids"]])
+            found = await load_summaries(runtime.deps, actor, ids)
+        except DomainError as exc:
+            return _json({"error": type(exc).__name__, "message": str(exc)}, 400)
+        cards = [
+            {
+                "contentId": s.content_id,
+                "likes": s.likes,
+                "viewerReaction": s.viewer_reaction.value if s.viewer_reaction else None,
+                "reactions": [{"reaction": r.value, "count": n} for r, n in s.reactions],
+            }
+            for s in found
+        ]
+        return _json({"data": {"engagementSummaries": cards}})
+
+    async def views(request: Request) -> Response:
+        # = mutation($in) { recordViews(inputs: $in)
+        #       { contentId sessionId decision { counted rule reason } } }
+        runtime = holder["runtime"]
+        try:
+            actor = runtime.services.tokens.actor_from_header(request.headers.get("authorization"))
+            inputs = [_view_input(raw) for raw in orjson.loads(await request.body())["in"]]
+            results = await record_views(runtime.deps, actor, inputs)
+        except DomainError as exc:
+            return _json({"error": type(exc).__name__, "message": str(exc)}, 400)
+        payloads = [
+            {
+                "contentId": r.content_id,
+                "sessionId": r.session_id,
+                "decision": {
+                    "counted": r.decision.counted,
+                    "rule": r.decision.rule,
+                    "reason": r.decision.reason,
+                },
+            }
+            for r in results
+        ]
+        return _json({"data": {"recordViews": payloads}})
+
     async def register(request: Request) -> Response:
         runtime = holder["runtime"]
         actor = runtime.services.tokens.actor_from_header(request.headers.get("authorization"))
@@ -81,6 +150,8 @@ def create_control_app() -> Starlette:
         routes=[
             Route("/healthz", healthz),
             Route("/control/like", like, methods=["POST"]),
+            Route("/control/feed", feed, methods=["POST"]),
+            Route("/control/views", views, methods=["POST"]),
             Route("/control/register", register, methods=["POST"]),
         ],
         lifespan=lifespan,

@@ -36,10 +36,11 @@ N_USERS = 40_000
 PRODUCT = "main:create_app"
 CONTROL = "bench.control_app:create_control_app"
 
+# Judged as ratios to a control measured in the same run wherever a control
+# exists: machines differ by 2x from day to day, ratios much less.
 TARGETS = {
-    "ratio": 60.0,  # GraphQL like throughput, % of control
-    "views": 10_000.0,  # view events/s
-    "feed_p99": 25.0,  # ms
+    "ratio": 80.0,  # GraphQL like throughput, % of control
+    "control_ratio": 80.0,  # feed and recordViews throughput, % of their controls
     "fanout_p99": 250.0,  # ms
     "fanout_rate": 4.0,  # updates/subscriber/s
     "lag_p99": 500.0,  # ms
@@ -482,71 +483,113 @@ def s2_hot(ctx: Ctx) -> None:
     )
 
 
+def versus_control(ctx: Ctx, n: str, what: str, g: dict[str, Any], c: dict[str, Any]) -> float:
+    """GraphQL's throughput as a share of its control's, measured in the same run."""
+    ratio = 100 * g["ok_rps"] / c["ok_rps"] if c["ok_rps"] else 0.0
+    ctx.row(
+        n,
+        f"{what}: GraphQL throughput vs control",
+        f"{ratio:.0f}% of control",
+        f">= {TARGETS['control_ratio']:.0f}%",
+        "PASS" if ratio >= TARGETS["control_ratio"] else "MISS",
+    )
+    return round(ratio, 1)
+
+
+def redis_read_ceiling(ctx: Ctx, duration: float) -> dict[str, Any]:
+    """Redis's own ceiling for a feed page's reads: redis-benchmark sending the counter
+    read script, pipelined as the service sends it (one call per partition, here
+    the 50 ids' share of one partition), from 20 connections."""
+    sys.path.insert(0, str(ROOT))
+    import redis
+
+    from storage.keys import Keys
+    from storage.redis_counters import READ
+
+    keys = Keys("lv", 4)
+    cids = [f"c{i:05d}" for i in range(N_CONTENTS)]
+    part = [c for c in cids if keys.partition(c) == 0][: 50 // keys.partitions]
+    names = [*keys.counter_pairs(0, part), keys.applied(0)]
+    client = redis.Redis.from_url(ctx.redis.url)
+    sha = client.script_load(READ)
+    client.close()
+    requests = max(20_000, int(duration * 20_000))
+    cmd = [
+        "redis-benchmark", "-p", str(ctx.redis.port), "-c", "20", "-P", str(keys.partitions),
+        "-n", str(requests), "-q", "--csv",
+        "EVALSHA", sha, str(len(names)), *names, str(len(part)),
+    ]  # fmt: skip
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120).stdout
+    rps = float(out.strip().splitlines()[-1].split(",")[1].strip('"'))
+    pages = rps / keys.partitions
+    return {"script_calls_per_s": round(rps), "feed_pages_per_s": round(pages)}
+
+
 def s3_feed(ctx: Ctx) -> None:
     print(
-        "\n## 3. feed read: engagementSummaries of 50 ids, signed-in viewer, 20 clients", flush=True
+        "\n## 3. feed read: engagementSummaries of 50 ids, signed-in viewer, 20 clients"
+        " (+ control)",
+        flush=True,
     )
-    with ctx.fresh(PRODUCT, "feed") as srv:
-        register(ctx, srv)
-        seed = wrk(
-            srv, ctx.redis, "like.lua", [str(ctx.tokens_file), str(N_CONTENTS), "graphql"], 3, 16
-        )
-        print(f"  seeded with {seed['ok']} like/unlike mutations", flush=True)
-        wrk(srv, ctx.redis, "feed.lua", [str(ctx.tokens_file), str(N_CONTENTS)], 2, 20)
-        res = wrk(srv, ctx.redis, "feed.lua", [str(ctx.tokens_file), str(N_CONTENTS)], ctx.dur, 20)
-    res["seeded_mutations"] = seed["ok"]
+    out: dict[str, Any] = {}
+    args = [str(ctx.tokens_file), str(N_CONTENTS)]
+    for mode, target in (("graphql", PRODUCT), ("control", CONTROL)):
+        with ctx.fresh(target, f"feed-{mode}") as srv:
+            register(ctx, srv, control=mode == "control")
+            seed = wrk(srv, ctx.redis, "like.lua", [*args, mode], 3, 16)
+            print(f"  {mode}: seeded with {seed['ok']} like/unlike mutations", flush=True)
+            wrk(srv, ctx.redis, "feed.lua", [*args, mode], 2, 20)
+            res = wrk(srv, ctx.redis, "feed.lua", [*args, mode], ctx.dur, 20)
+            res["seeded_mutations"] = seed["ok"]
+            out[mode] = res
+    ceiling = redis_read_ceiling(ctx, ctx.dur)
     if ctx.args.profile:
-        profile(ctx, "3", "feed.lua", [str(ctx.tokens_file), str(N_CONTENTS)], 20)
-    ctx.results["3_feed"] = res
-    p99 = res["lat_ms"]["p99"]
-    ctx.row("3", "feed read (50 summaries)", describe(res), note=cpu_note(res))
+        profile(ctx, "3", "feed.lua", [*args, "graphql"], 20)
+    g, c = out["graphql"], out["control"]
+    out["redis_ceiling"] = ceiling
+    # The feed's p99 stays the headline latency; the ratio is the target.
+    out.update(g)
+    ctx.row("3", "feed read (50 summaries)", describe(g), note=cpu_note(g))
+    ctx.row("3", "control feed read (bare Starlette route)", describe(c), note=cpu_note(c))
+    out["ratio_pct"] = versus_control(ctx, "3", "feed read", g, c)
     ctx.row(
         "3",
-        "feed read p99 at 20 clients",
-        f"{p99} ms",
-        f"<= {TARGETS['feed_p99']:.0f} ms",
-        "PASS" if p99 <= TARGETS["feed_p99"] and res["ok"] else "MISS",
+        "Redis ceiling for the same reads (redis-benchmark)",
+        f"{ceiling['feed_pages_per_s']} pages/s; GraphQL at "
+        f"{100 * g['ok_rps'] / ceiling['feed_pages_per_s']:.0f}% of it",
     )
+    ctx.row("3", "feed read p99 at 20 clients (information)", f"{g['lat_ms']['p99']} ms")
+    ctx.results["3_feed"] = out
 
 
 def s4_views(ctx: Ctx) -> None:
-    print("\n## 4. view ingest: recordViews in batches of 100", flush=True)
-    with ctx.fresh(PRODUCT, "views") as srv:
-        d = gql(srv.base, '{ __type(name: "Mutation") { fields { name } } }')
-        names = {f["name"] for f in (d.get("data") or {}).get("__type", {}).get("fields", [])}
-        if "recordViews" not in names:
-            print("  skipped: recordViews not in schema", flush=True)
-            ctx.results["4_views"] = {"skipped": "recordViews not in schema"}
-            ctx.row(
-                "4",
-                "recordViews view events/s",
-                "skipped: recordViews not in schema",
-                f">= {TARGETS['views']:.0f}/s",
-                "SKIP",
-            )
-            return
-        register(ctx, srv)
-        args = [str(ctx.tokens_file), str(N_CONTENTS), "100"]
-        probe = wrk(srv, ctx.redis, "views.lua", [*args, "w"], 2, 8)
-        res = wrk(srv, ctx.redis, "views.lua", [*args, "m"], ctx.dur, 8)
-    secs = res["duration_us"] / 1e6
-    eps = res["ok"] * 100 / secs
-    res["view_events_per_s"] = round(eps)
-    res["probe_sample_error"] = probe["sample_error"]
+    print("\n## 4. view ingest: recordViews in batches of 100 (+ control)", flush=True)
+    out: dict[str, Any] = {}
+    for mode, target in (("graphql", PRODUCT), ("control", CONTROL)):
+        with ctx.fresh(target, f"views-{mode}") as srv:
+            register(ctx, srv, control=mode == "control")
+            args = [str(ctx.tokens_file), str(N_CONTENTS), "100"]
+            probe = wrk(srv, ctx.redis, "views.lua", [*args, f"w{mode}", mode], 2, 8)
+            res = wrk(srv, ctx.redis, "views.lua", [*args, f"m{mode}", mode], ctx.dur, 8)
+            res["view_events_per_s"] = round(res["ok"] * 100 / (res["duration_us"] / 1e6))
+            res["probe_sample_error"] = probe["sample_error"]
+            out[mode] = res
+            if res["sample_error"]:
+                print(f"  {mode} sample error: {res['sample_error']}", flush=True)
     if ctx.args.profile:
-        profile(ctx, "4", "views.lua", [*args, "m"], 8)
-    ctx.results["4_views"] = res
-    if res["sample_error"]:
-        print(f"  sample error: {res['sample_error']}", flush=True)
-    ctx.row("4", "recordViews (100/request)", describe(res), note=cpu_note(res))
+        profile(ctx, "4", "views.lua", [*args, "m", "graphql"], 8)
+    g, c = out["graphql"], out["control"]
+    out.update(g)
+    ctx.row("4", "recordViews (100/request)", describe(g), note=cpu_note(g))
+    ctx.row("4", "control recordViews (bare Starlette route)", describe(c), note=cpu_note(c))
+    out["ratio_pct"] = versus_control(ctx, "4", "recordViews", g, c)
     ctx.row(
         "4",
-        "view events/s",
-        f"{eps:.0f}",
-        f">= {TARGETS['views']:.0f}/s",
-        "PASS" if eps >= TARGETS["views"] else "MISS",
-        note=("errors: " + res["sample_error"][:120]) if res["sample_error"] else "",
+        "view events/s (information)",
+        f"{g['view_events_per_s']} (control {c['view_events_per_s']})",
+        note=("errors: " + g["sample_error"][:120]) if g["sample_error"] else "",
     )
+    ctx.results["4_views"] = out
 
 
 async def _like(client: httpx.AsyncClient, base: str, token: str, cid: str) -> tuple[float, int]:
@@ -797,8 +840,8 @@ def machine() -> dict[str, Any]:
 # the results, target key, direction).
 MEDIANS: list[tuple[str, str, tuple[str, ...], str, str]] = [
     ("1", "GraphQL like throughput vs control (%)", ("1_likes", "ratio_pct"), "ratio", ">="),
-    ("3", "feed read p99 at 20 clients (ms)", ("3_feed", "lat_ms", "p99"), "feed_p99", "<="),
-    ("4", "view events/s", ("4_views", "view_events_per_s"), "views", ">="),
+    ("3", "feed read throughput vs control (%)", ("3_feed", "ratio_pct"), "control_ratio", ">="),
+    ("4", "recordViews throughput vs control (%)", ("4_views", "ratio_pct"), "control_ratio", ">="),
     (
         "5",
         "like -> subscriber delivery p99 (ms)",

@@ -1,12 +1,13 @@
 -- Scenario 4: recordViews in batches of 100 view events, signed-in viewers.
--- args: tokens_file ncontents batch run_tag (session/event ids are unique per run)
+-- args: tokens_file ncontents batch run_tag [mode(graphql|control)]
+-- (session/event ids are unique per run_tag)
 package.path = package.path .. ";" .. debug.getinfo(1, "S").source:sub(2):match("(.*/)") .. "?.lua"
 local C = require("common")
 setup = C.setup
 response = C.response
 done = C.done
 
-local tokens, ncontents, batch, tag
+local tokens, ncontents, batch, tag, mode
 local n = 0
 local Q = 'mutation($in: [ViewInput!]!) { recordViews(inputs: $in) '
   .. '{ contentId sessionId decision { counted rule reason } } }'
@@ -16,6 +17,7 @@ function init(args)
   ncontents = tonumber(args[2])
   batch = tonumber(args[3])
   tag = args[4]
+  mode = args[5] or "graphql"
   math.randomseed(os.time() + tid * 15485863)
 end
 
@@ -30,8 +32,15 @@ function request()
       .. '"final":true}',
       cid, tag, tid, n, j, tid, j, tag, tid, n, j, 5000 + math.random(20000), 5000)
   end
-  local body = string.format('{"query":"%s","variables":{"in":[%s]}}', Q, table.concat(items, ","))
-  return wrk.format("POST", "/graphql",
+  local body, path
+  if mode == "control" then
+    body = string.format('{"in":[%s]}', table.concat(items, ","))
+    path = "/control/views"
+  else
+    body = string.format('{"query":"%s","variables":{"in":[%s]}}', Q, table.concat(items, ","))
+    path = "/graphql"
+  end
+  return wrk.format("POST", path,
     {["Content-Type"] = "application/json",
      ["Authorization"] = "Bearer " .. tokens[math.random(#tokens)]}, body)
 end
