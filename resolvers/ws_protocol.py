@@ -14,9 +14,12 @@ library raise; ``BoundedCloseAdapter`` cuts every reason to fit.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, cast
 
+from starlette.websockets import WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter
+from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
@@ -102,7 +105,22 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Any, None]):
             return
         await super().handle_message(cast(Message, checked))
 
+    async def handle_task_exception(self, error: Exception) -> None:
+        # A subscription that still had a push when the socket closed: the client
+        # is gone (BoundedCloseAdapter says so), not a server error to log.
+        if isinstance(error, WebSocketDisconnected):
+            return
+        await super().handle_task_exception(error)
+
 
 class BoundedCloseAdapter(ASGIWebSocketAdapter):
     async def close(self, code: int, reason: str) -> None:
         await super().close(code, close_reason(reason))
+
+    async def send_json(self, message: Mapping[str, object]) -> None:
+        # After a close (a protocol error closed the socket while a subscription
+        # still had a push to send), starlette raises RuntimeError and strawberry
+        # logs a traceback; for strawberry this is a client that went away.
+        if self.ws.application_state == WebSocketState.DISCONNECTED:
+            raise WebSocketDisconnected
+        await super().send_json(message)

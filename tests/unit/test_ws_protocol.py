@@ -114,3 +114,22 @@ def test_close_reason_fits_a_close_frame(reason, expected):
     cut = close_reason(reason)
     assert cut == expected
     assert len(cut.encode()) <= MAX_CLOSE_REASON_BYTES
+
+
+async def test_a_push_after_the_close_is_a_gone_client_not_a_logged_error(caplog) -> None:
+    from types import SimpleNamespace
+
+    from starlette.websockets import WebSocketState
+    from strawberry.http.exceptions import WebSocketDisconnected
+
+    from resolvers.ws_protocol import BoundedCloseAdapter, TransportWSHandler
+
+    adapter = BoundedCloseAdapter.__new__(BoundedCloseAdapter)
+    adapter.ws = SimpleNamespace(application_state=WebSocketState.DISCONNECTED)  # type: ignore[assignment]
+    with pytest.raises(WebSocketDisconnected):
+        await adapter.send_json({"type": "next"})
+
+    handler = TransportWSHandler.__new__(TransportWSHandler)
+    with caplog.at_level("DEBUG"):
+        await handler.handle_task_exception(WebSocketDisconnected())
+    assert not caplog.records
