@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from domain.contents import Content, ContentKind, check_id, check_registration
@@ -10,6 +12,25 @@ from domain.errors import BadUserInput
 from domain.identity import Actor, require_role
 
 REGISTRAR_ROLES = ("service", "admin")
+MAX_REGISTRATIONS = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    content_id: str
+    creator_id: str
+    kind: ContentKind
+    duration_ms: int | None = None
+
+
+def _check(r: Registration, prefix: str = "") -> None:
+    try:
+        check_id(r.content_id, "contentId")
+        check_id(r.creator_id, "creatorId")
+        if r.duration_ms is not None and r.duration_ms <= 0:
+            raise BadUserInput(f"durationMs must be positive; got {r.duration_ms}")
+    except BadUserInput as exc:
+        raise BadUserInput(prefix + exc.message) from None
 
 
 async def register_content(
@@ -21,10 +42,7 @@ async def register_content(
     duration_ms: int | None,
 ) -> Content:
     require_role(actor, *REGISTRAR_ROLES)
-    check_id(content_id, "contentId")
-    check_id(creator_id, "creatorId")
-    if duration_ms is not None and duration_ms <= 0:
-        raise BadUserInput(f"durationMs must be positive; got {duration_ms}")
+    _check(Registration(content_id, creator_id, kind, duration_ms))
     now: datetime = deps.clock.now()
     wanted = Content(content_id, creator_id, kind, now, duration_ms)
     existing = await deps.contents.insert(wanted)
@@ -34,3 +52,39 @@ async def register_content(
     # As of 0: no event can predate the content, so none may be skipped as included.
     await deps.counters.install(content_id, {}, [], 0, replace=False)
     return wanted
+
+
+async def register_contents(
+    deps: Deps, actor: Actor | None, registrations: Sequence[Registration]
+) -> list[Content]:
+    """Up to MAX_REGISTRATIONS at once, with the rules and idempotency of one: each
+    answer is the registered content, a repeat that says the same thing included.
+
+    All or nothing for bad input: every registration is checked (the index of a
+    bad one is in the message) before any is written. A conflict with what was
+    registered before is reported after the others are written, as one call each
+    would have done.
+    """
+    require_role(actor, *REGISTRAR_ROLES)
+    if len(registrations) > MAX_REGISTRATIONS:
+        raise BadUserInput(f"inputs has {len(registrations)} contents; at most {MAX_REGISTRATIONS}")
+    wanted: dict[str, Content] = {}
+    now: datetime = deps.clock.now()
+    for i, r in enumerate(registrations):
+        _check(r, f"inputs[{i}]: ")
+        content = Content(r.content_id, r.creator_id, r.kind, now, r.duration_ms)
+        earlier = wanted.get(r.content_id)
+        if earlier is not None:
+            check_registration(earlier, content)  # the same id twice must agree
+            continue
+        wanted[r.content_id] = content
+    existing = await deps.contents.insert_many(list(wanted.values()))
+    new = [cid for cid in wanted if cid not in existing]
+    # Zeroed counters now, as register_content does, in one round trip.
+    await deps.counters.install_zeroed(new)
+    return [
+        check_registration(existing[r.content_id], wanted[r.content_id])
+        if r.content_id in existing
+        else wanted[r.content_id]
+        for r in registrations
+    ]

@@ -49,6 +49,10 @@ class ContentRepository(Protocol):
     async def insert(self, content: Content) -> Content | None:
         """Insert; when the id exists already, return the stored content instead."""
 
+    async def insert_many(self, contents: Sequence[Content]) -> dict[str, Content]:
+        """Insert all at once; returns the already registered ones among them."""
+        ...
+
     async def ids_after(self, after: str | None, limit: int) -> list[str]: ...
 
 
@@ -158,6 +162,10 @@ class CounterStore(Protocol):
     ) -> bool:
         """Set counters from a recount. Events older than ``asof_ms`` are then
         treated as included. ``replace=False`` leaves existing counters alone."""
+
+    async def install_zeroed(self, content_ids: Sequence[str]) -> None:
+        """Zeroed counters for new contents, as of 0, in one round trip; existing
+        counters are left alone."""
 
 
 class IdempotencyStore(Protocol):

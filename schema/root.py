@@ -16,6 +16,7 @@ from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
+from domain.catalog import MAX_REGISTRATIONS
 from domain.reactions import ReactionType
 from domain.reads import MAX_BATCH
 from domain.viewing import MAX_VIEW_BATCH
@@ -64,6 +65,13 @@ class Mutation:
     register_content: Content = strawberry.mutation(
         resolver=contents.register_content, description="Roles service or admin."
     )
+    register_contents: list[Content] = strawberry.mutation(
+        resolver=contents.register_contents,
+        description=(
+            "Up to 500 at once, for catalog imports: the rules and idempotency of "
+            "registerContent, in the same order. Roles service or admin."
+        ),
+    )
     record_view: ViewPayload = strawberry.mutation(resolver=views.record_view)
     record_views: list[ViewPayload] = strawberry.mutation(
         resolver=views.record_views, description="Up to 500 events, for SDKs and edge collectors."
@@ -85,6 +93,7 @@ class Subscription:
 LIST_BOUNDS: dict[tuple[str, str], ListBound] = {
     ("Query", "engagementSummaries"): ("arg", "contentIds", MAX_BATCH),
     ("Mutation", "recordViews"): ("arg", "inputs", MAX_VIEW_BATCH),
+    ("Mutation", "registerContents"): ("arg", "inputs", MAX_REGISTRATIONS),
     ("ReactorConnection", "edges"): PAGE,
     ("EngagementSummary", "reactions"): len(ReactionType),
     ("ViewSessionInfo", "flags"): MAX_FLAGS,

@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from domain.contents import Content, ContentKind
 
@@ -16,6 +16,19 @@ def _from_doc(doc: dict[str, Any]) -> Content:
         created_at=doc["created_at"],
         duration_ms=doc.get("duration_ms"),
     )
+
+
+DUPLICATE_KEY = 11000
+
+
+def _to_doc(content: Content) -> dict[str, Any]:
+    return {
+        "_id": content.content_id,
+        "creator_id": content.creator_id,
+        "kind": content.kind.value,
+        "created_at": content.created_at,
+        "duration_ms": content.duration_ms,
+    }
 
 
 class MongoContents:
@@ -41,14 +54,28 @@ class MongoContents:
                 found[content.content_id] = content
         return found
 
+    async def insert_many(self, contents: Sequence[Content]) -> dict[str, Content]:
+        if not contents:
+            return {}
+        taken: list[str] = []
+        try:
+            await self._col.insert_many([_to_doc(c) for c in contents], ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(e.get("code") != DUPLICATE_KEY for e in errors):
+                raise
+            taken = [contents[e["index"]].content_id for e in errors]
+        existing: dict[str, Content] = {}
+        if taken:
+            async for doc in self._col.find({"_id": {"$in": taken}}):
+                existing[doc["_id"]] = _from_doc(doc)
+        for content in contents:
+            if content.content_id not in taken:
+                self._remember(content)
+        return existing
+
     async def insert(self, content: Content) -> Content | None:
-        doc = {
-            "_id": content.content_id,
-            "creator_id": content.creator_id,
-            "kind": content.kind.value,
-            "created_at": content.created_at,
-            "duration_ms": content.duration_ms,
-        }
+        doc = _to_doc(content)
         try:
             await self._col.insert_one(doc)
         except DuplicateKeyError:

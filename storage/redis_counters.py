@@ -219,3 +219,12 @@ class RedisCounters:
         args += list(unique_members)
         keys = [self._keys.counters(content_id), self._keys.uniques(content_id)]
         return bool(await self._install(keys=keys, args=args))
+
+    async def install_zeroed(self, content_ids: Sequence[str]) -> None:
+        if not content_ids:
+            return
+        pipe = self._r.pipeline(transaction=False)
+        for cid in content_ids:
+            keys = [self._keys.counters(cid), self._keys.uniques(cid)]
+            await self._install(keys=keys, args=["0", 0, 0], client=pipe)
+        await pipe.execute()

@@ -91,3 +91,22 @@ async def test_invalid_registration_input_is_bad_user_input(http: httpx.AsyncCli
     ):
         body = await gql(http, REGISTER, variables, bearer=service_token())
         assert single_error_code(body) == "BAD_USER_INPUT", variables
+
+
+REGISTER_MANY = """mutation($in: [RegisterContentInput!]!) {
+  registerContents(inputs: $in) { contentId kind durationMs } }"""
+
+
+async def test_a_catalog_batch_over_http(http: httpx.AsyncClient) -> None:
+    ids = [uid() for _ in range(500)]
+    batch = [{"contentId": c, "creatorId": "cr", "kind": "SHORT", "durationMs": 9_000} for c in ids]
+    body = await gql(http, REGISTER_MANY, {"in": batch}, bearer=service_token())
+    assert [c["contentId"] for c in data_of(body)["registerContents"]] == ids
+    # Engagement works at once on any of them, and a repeat is harmless.
+    assert "errors" not in await like(http, "u-catalog", ids[499])
+    again = await gql(http, REGISTER_MANY, {"in": batch[:3]}, bearer=service_token())
+    assert [c["contentId"] for c in data_of(again)["registerContents"]] == ids[:3]
+    too_many = await gql(http, REGISTER_MANY, {"in": batch + batch[:1]}, bearer=service_token())
+    assert single_error_code(too_many) == "BAD_USER_INPUT"
+    anonymous = await gql(http, REGISTER_MANY, {"in": batch[:1]})
+    assert single_error_code(anonymous) == "UNAUTHENTICATED"
