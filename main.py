@@ -34,10 +34,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
-import domain.views
+import domain.view_policy
 from domain.deps import Deps
 from domain.ports import ViewPorts
-from domain.views import PolicyBook
+from domain.view_policy import PolicyBook
 from resolvers.auth import DEFAULT_MAX_LIFETIME_S, DEFAULT_TTL_S, TokenVerifier, issue_token
 from resolvers.context import Services
 from schema.documents import DocumentPolicy
@@ -274,9 +274,9 @@ def load_policies(settings: Settings) -> PolicyBook:
     path = (
         Path(settings.view_policies_path)
         if settings.view_policies_path
-        else Path(domain.views.__file__).with_name(domain.views.DEFAULT_POLICY_FILE)
+        else Path(domain.view_policy.__file__).with_name(domain.view_policy.DEFAULT_POLICY_FILE)
     )
-    return domain.views.parse_policy_book(path.read_text())
+    return domain.view_policy.parse_policy_book(path.read_text())
 
 
 @contextlib.asynccontextmanager

@@ -31,7 +31,7 @@ from domain.errors import DomainError
 from domain.likes import set_reaction
 from domain.reactions import ReactionType
 from domain.reads import check_ids, load_summaries
-from domain.viewing import record_views
+from domain.view_recording import record_views
 
 
 def _json(data: Any, status: int = 200) -> Response:

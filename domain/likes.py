@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from domain.clock import to_ms
 from domain.contents import check_id
 from domain.counters import add
 from domain.deps import Deps
@@ -16,7 +17,7 @@ from domain.idempotency import IdempotencyRecord, fingerprint, in_use, replay
 from domain.identity import Actor, require_user
 from domain.ports import ReactionRecord
 from domain.reactions import ReactionType, transition
-from domain.reads import counter_readings, to_ms
+from domain.reads import counter_readings
 from domain.summary import Summary, summarize
 
 log = logging.getLogger(__name__)

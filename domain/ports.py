@@ -11,7 +11,8 @@ from domain.contents import Content
 from domain.events import EngagementEvent
 from domain.idempotency import IdempotencyRecord
 from domain.reactions import ReactionType
-from domain.views import PolicyBook, ViewSession
+from domain.view_policy import PolicyBook
+from domain.view_sessions import ViewSession
 
 
 @dataclass(frozen=True, slots=True)

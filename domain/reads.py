@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from domain.clock import to_ms
 from domain.contents import check_id
 from domain.counters import add
 from domain.deps import Deps
@@ -25,10 +26,6 @@ def check_ids(content_ids: Sequence[str], field: str = "contentIds") -> list[str
     if len(content_ids) > MAX_BATCH:
         raise BadUserInput(f"{field} has {len(content_ids)} ids; at most {MAX_BATCH}")
     return [check_id(cid, f"{field}[{i}]") for i, cid in enumerate(content_ids)]
-
-
-def to_ms(moment: datetime) -> int:
-    return int(moment.timestamp() * 1000)
 
 
 @dataclass(frozen=True, slots=True)

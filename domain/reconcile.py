@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from domain.clock import to_ms
 from domain.counters import drift
 from domain.deps import Deps
-from domain.reads import recount, to_ms
+from domain.reads import recount
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,8 +3,8 @@ from __future__ import annotations
 import strawberry
 
 from domain.errors import NotFound
-from domain.viewing import record_views as record
-from domain.viewing import view_session as find_session
+from domain.view_recording import record_views as record
+from domain.view_recording import view_session as find_session
 from resolvers.context import Info
 from schema.views import ViewInput, ViewPayload, ViewSessionInfo
 

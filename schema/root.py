@@ -19,8 +19,8 @@ from strawberry.types.graphql import OperationType
 from domain.catalog import MAX_REGISTRATIONS
 from domain.reactions import ReactionType
 from domain.reads import MAX_BATCH
-from domain.viewing import MAX_VIEW_BATCH
-from domain.views import MAX_FLAGS
+from domain.view_recording import MAX_VIEW_BATCH
+from domain.view_sessions import MAX_FLAGS
 from resolvers import contents, engagement, live, views
 from resolvers.context import Info
 from schema.contents import Content

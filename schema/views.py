@@ -8,8 +8,9 @@ import strawberry
 from strawberry.types.arguments import InputContext
 from strawberry.types.base import get_object_definition
 
-from domain.viewing import ViewResult
-from domain.views import ClientPlatform, ViewSession, ViewSource
+from domain.view_policy import ClientPlatform, ViewSource
+from domain.view_recording import ViewResult
+from domain.view_sessions import ViewSession
 
 strawberry.enum(ViewSource)
 strawberry.enum(ClientPlatform)

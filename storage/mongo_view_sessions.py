@@ -13,7 +13,8 @@ from pymongo.errors import BulkWriteError
 from domain.counters import VIEWS
 from domain.events import EngagementEvent
 from domain.ports import StoredSession
-from domain.views import ClientPlatform, SessionStatus, ViewSession, ViewSource
+from domain.view_policy import ClientPlatform, ViewSource
+from domain.view_sessions import SessionStatus, ViewSession
 
 DUPLICATE_KEY = 11000
 TALLIES = "view_tallies"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -11,37 +10,20 @@ import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from domain.events import RAW_VIEW, EngagementEvent
+from domain.log import Delivery, events_of, raw_views_of
+
+# Delivery and its readers live in domain.log (the consumer port's types); they are
+# re-exported here for the tests and tools that read the stream directly.
+__all__ = [
+    "Delivery",
+    "RedisEventConsumer",
+    "RedisEventLog",
+    "decode",
+    "encode",
+    "events_of",
+    "raw_views_of",
+]
 from storage.keys import Keys
-
-
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    """One stream entry: the events one request appended to one partition.
-
-    Raw view events (archive only, the bulk of a recordViews batch) travel in
-    their own field and stay encoded until the archiver asks for them: the
-    aggregator never decodes them.
-    """
-
-    partition: int
-    message_id: str
-    events: tuple[EngagementEvent, ...]
-    raw_views: str | bytes | None = None  # a JSON list of EngagementEvent.to_dict() dicts
-    raw_view_count: int = 0
-
-    @property
-    def size(self) -> int:
-        return len(self.events) + self.raw_view_count
-
-
-def events_of(deliveries: Sequence[Delivery]) -> list[EngagementEvent]:
-    """The events other than raw views (older entries may still carry raw views here)."""
-    return [e for d in deliveries for e in d.events]
-
-
-def raw_views_of(deliveries: Sequence[Delivery]) -> list[dict[str, Any]]:
-    """Raw view events as the dicts they were encoded from, in delivery order."""
-    return [raw for d in deliveries if d.raw_views for raw in orjson.loads(d.raw_views)]
 
 
 def encode(events: Sequence[EngagementEvent]) -> dict[str, bytes]:

@@ -7,8 +7,8 @@ import logging
 from collections.abc import Callable, Sequence
 
 from domain.events import REACTION
+from domain.log import Delivery, EventConsumer, events_of
 from domain.ports import CounterStore, Publisher
-from storage.redis_stream import Delivery, RedisEventConsumer, events_of
 from subscriptions.messages import encode_counts, encode_mine
 from workers.metrics import BATCHES, EVENTS_APPLIED
 
@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 class Aggregator:
     def __init__(
         self,
-        consumer: RedisEventConsumer,
+        consumer: EventConsumer,
         counters: CounterStore,
         publisher: Publisher,
         channel: Callable[[str], str],

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from domain.log import Delivery, EventConsumer, events_of, raw_views_of
 from domain.ports import EventArchive
-from storage.redis_stream import Delivery, RedisEventConsumer, events_of, raw_views_of
 
 log = logging.getLogger(__name__)
 
@@ -14,7 +14,7 @@ log = logging.getLogger(__name__)
 class Archiver:
     def __init__(
         self,
-        consumer: RedisEventConsumer,
+        consumer: EventConsumer,
         archive: EventArchive,
         *,
         batch: int = 1000,

@@ -20,9 +20,9 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from domain.clock import to_ms
 from domain.deps import Deps
 from domain.ports import ReconcileQueue
-from domain.reads import to_ms
 from domain.reconcile import Repair, reconcile
 from workers.metrics import RECONCILER_REPAIRS
 from workers.periodic import periodic

@@ -13,7 +13,7 @@ from domain.contents import ContentKind
 from domain.identity import Actor
 from domain.likes import set_reaction
 from domain.reactions import ReactionType as R
-from domain.viewing import record_views
+from domain.view_recording import record_views
 from storage.mongo_retention import MongoRetention
 from storage.redis_reconcile_queue import RedisReconcileQueue
 from tests.integration.conftest import SERVICE

@@ -6,7 +6,8 @@ from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta
 
 from domain.events import EngagementEvent
-from domain.views import ClientPlatform, SessionStatus, ViewSession, ViewSource
+from domain.view_policy import ClientPlatform, ViewSource
+from domain.view_sessions import SessionStatus, ViewSession
 from storage.embedded_mongo import open_embedded_client
 from storage.mongo_view_sessions import MongoViewSessions, from_doc, new_doc, to_doc
 

@@ -14,7 +14,7 @@ from domain.contents import ContentKind
 from domain.errors import BadUserInput, ContentNotFound, Unauthenticated
 from domain.identity import Actor
 from domain.reconcile import reconcile
-from domain.viewing import record_views, view_session
+from domain.view_recording import record_views, view_session
 from tests.integration.conftest import SERVICE, RoundTrips
 
 ALICE = Actor("alice")

@@ -8,7 +8,7 @@ import pytest
 import strawberry
 from strawberry.types.base import get_object_definition
 
-from domain.views import ClientPlatform, ViewSource
+from domain.view_policy import ClientPlatform, ViewSource
 from schema.views import ViewInput
 
 seen: list[list[ViewInput]] = []

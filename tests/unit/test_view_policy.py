@@ -10,34 +10,36 @@ from typing import Any
 
 import pytest
 
-import domain.views as views
+import domain.view_policy as view_policy
 from domain.contents import ContentKind
 from domain.errors import BadUserInput
-from domain.views import (
+from domain.view_policy import (
     DEFAULT_POLICY_FILE,
+    ClientPlatform,
+    DedupeScope,
+    ViewPolicy,
+    ViewSource,
+    parse_policy_book,
+)
+from domain.view_sessions import (
     FLAG_NEGATIVE_POSITION,
     FLAG_NEGATIVE_WATCH,
     FLAG_POSITION_PAST_DURATION,
     FLAG_WATCH_EXCEEDS_WALL_TIME,
     RECENT_EVENT_IDS,
-    ClientPlatform,
-    DedupeScope,
     SessionStatus,
     ViewEvent,
-    ViewPolicy,
     ViewSession,
-    ViewSource,
     ViewStep,
     check_view_event,
     check_visible_fraction,
     dedupe_key,
-    parse_policy_book,
     step,
     viewer_key,
 )
 
 BOOK = parse_policy_book(
-    Path(views.__file__).with_name(DEFAULT_POLICY_FILE).read_text(encoding="utf-8")
+    Path(view_policy.__file__).with_name(DEFAULT_POLICY_FILE).read_text(encoding="utf-8")
 )
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -218,7 +220,7 @@ def test_short_video_counts_after_90_percent(duration_ms, watched_ms, counted, r
 # ------------------------------------------------------------------ platform specialisation
 
 TV_BOOK = parse_policy_book(
-    Path(views.__file__).with_name(DEFAULT_POLICY_FILE).read_text(encoding="utf-8")
+    Path(view_policy.__file__).with_name(DEFAULT_POLICY_FILE).read_text(encoding="utf-8")
     + '\n[VIDEO.platforms.TV]\nmin_watch_ms = 60_000\ndedupe = "device"\nwindow_hours = 6\n'
 )
 

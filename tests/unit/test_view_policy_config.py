@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-import domain.views as views
+import domain.view_policy as view_policy
 from domain.contents import ContentKind
-from domain.views import (
+from domain.view_policy import (
     DEFAULT_POLICY_FILE,
     ClientPlatform,
     DedupeScope,
@@ -18,7 +18,7 @@ from domain.views import (
     parse_policy_book,
 )
 
-SHIPPED = Path(views.__file__).with_name(DEFAULT_POLICY_FILE)
+SHIPPED = Path(view_policy.__file__).with_name(DEFAULT_POLICY_FILE)
 
 MINIMAL = """
 [VIDEO]

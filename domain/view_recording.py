@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from domain.clock import to_ms
 from domain.contents import Content
 from domain.counters import VIEWS
 from domain.deps import Deps
@@ -20,12 +21,10 @@ from domain.errors import BadUserInput, Conflict, ContentNotFound, NotFound
 from domain.events import RAW_VIEW, VIEW, EngagementEvent, view_event_id
 from domain.identity import Actor, require_user
 from domain.ports import DedupeMark, StoredSession
-from domain.reads import to_ms
-from domain.views import (
-    PolicyBook,
+from domain.view_policy import PolicyBook, ViewPolicy
+from domain.view_sessions import (
     ViewDecision,
     ViewEvent,
-    ViewPolicy,
     ViewSession,
     ViewStep,
     check_view_event,

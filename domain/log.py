@@ -1,0 +1,62 @@
+"""What the event log delivers to its consumers, and the consumer port the workers use.
+
+The log itself is a port too (``domain.ports.EventLog``, the producer side); this
+is the reading side: a consumer in a group, over the log's partitions, receiving
+deliveries it acknowledges once applied (at-least-once). The Redis Streams adapter
+is storage/redis_stream.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import orjson
+
+from domain.events import EngagementEvent
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One stream entry: the events one request appended to one partition.
+
+    Raw view events (archive only, the bulk of a recordViews batch) travel in
+    their own field and stay encoded until the archiver asks for them: the
+    aggregator never decodes them.
+    """
+
+    partition: int
+    message_id: str
+    events: tuple[EngagementEvent, ...]
+    raw_views: str | bytes | None = None  # a JSON list of EngagementEvent.to_dict() dicts
+    raw_view_count: int = 0
+
+    @property
+    def size(self) -> int:
+        return len(self.events) + self.raw_view_count
+
+
+def events_of(deliveries: Sequence[Delivery]) -> list[EngagementEvent]:
+    """The events other than raw views (older entries may still carry raw views here)."""
+    return [e for d in deliveries for e in d.events]
+
+
+def raw_views_of(deliveries: Sequence[Delivery]) -> list[dict[str, Any]]:
+    """Raw view events as the dicts they were encoded from, in delivery order."""
+    return [raw for d in deliveries if d.raw_views for raw in orjson.loads(d.raw_views)]
+
+
+class EventConsumer(Protocol):
+    async def ensure_groups(self) -> None:
+        """Create the consumer group on every partition, if it is not there yet."""
+
+    async def read(
+        self, count: int, block_ms: int | None, *, pending: bool = False
+    ) -> list[Delivery]:
+        """New deliveries, or with ``pending`` this consumer's unacknowledged ones."""
+
+    async def claim_stale(self, min_idle_ms: int, count: int) -> list[Delivery]:
+        """Take over deliveries a dead consumer left unacknowledged."""
+
+    async def ack(self, deliveries: Sequence[Delivery]) -> None: ...
