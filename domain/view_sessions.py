@@ -372,23 +372,7 @@ def step(
     """Apply one view event to its session (None for the first event); see the module doc."""
     _check_now(now)
     if session is not None:
-        if event.session_id != session.session_id:
-            raise BadUserInput(
-                f"event for session {event.session_id!r} applied to {session.session_id!r}"
-            )
-        if event.content_id != session.content_id:
-            raise BadUserInput(
-                f"session {session.session_id!r} is for content {session.content_id!r}, "
-                f"not {event.content_id!r}"
-            )
-        if event.viewer_key != session.viewer_key:
-            raise BadUserInput(f"session {session.session_id!r} belongs to another viewer")
-        if (
-            event.device_id is not None
-            and session.device_id is not None
-            and event.device_id != session.device_id
-        ):
-            raise BadUserInput(f"session {session.session_id!r} belongs to another device")
+        _check_belongs(session, event)
         key = dedupe_key(policy, session)
         if session.ended:
             return _ignored(policy, session, key, "session ended: event ignored")
@@ -399,30 +383,81 @@ def step(
 
     problems = _impossible(policy, session, event, duration_ms, now)
     if session is None:
-        first_ms = max(event.watched_ms, 0)
-        session = ViewSession(
-            session_id=event.session_id,
-            content_id=event.content_id,
-            viewer_key=event.viewer_key,
-            device_id=event.device_id,
-            started_at=now - timedelta(milliseconds=first_ms),
-            last_event_at=now,
-            watched_ms=0,
-            position_ms=None,
-            source=event.source,
-            platform=event.platform,
-            ended=False,
-            counted=False,
-            counted_at=None,
-            rule=policy.rule,
-            reason="",
-            flags=(),
-            recent_event_ids=(),
-            events=0,
+        session = _first_session(policy, event, now)
+    changes = _every_event_changes(policy, session, event, now)
+    suffix = "; session ended" if event.final else ""
+    if problems:
+        return _flagged(policy, session, changes, problems, suffix, key)
+    watched_ms, qualified_ms = _add_watch_time(policy, session, event, changes)
+    return _decide(
+        policy,
+        session,
+        event,
+        changes,
+        suffix,
+        key,
+        watched_ms=watched_ms,
+        qualified_ms=qualified_ms,
+        duration_ms=duration_ms,
+        now=now,
+        last_counted_at=last_counted_at,
+    )
+
+
+def _check_belongs(session: ViewSession, event: ViewEvent) -> None:
+    """An event names its session; the session must be that content's, that
+    viewer's and (when both say) that device's."""
+    if event.session_id != session.session_id:
+        raise BadUserInput(
+            f"event for session {event.session_id!r} applied to {session.session_id!r}"
         )
-    # The new state is collected as changes and built once: a batch of 100 events
-    # built each session four times over, which was most of the policy's cost.
-    changes: dict[str, Any] = {
+    if event.content_id != session.content_id:
+        raise BadUserInput(
+            f"session {session.session_id!r} is for content {session.content_id!r}, "
+            f"not {event.content_id!r}"
+        )
+    if event.viewer_key != session.viewer_key:
+        raise BadUserInput(f"session {session.session_id!r} belongs to another viewer")
+    if (
+        event.device_id is not None
+        and session.device_id is not None
+        and event.device_id != session.device_id
+    ):
+        raise BadUserInput(f"session {session.session_id!r} belongs to another device")
+
+
+def _first_session(policy: ViewPolicy, event: ViewEvent, now: datetime) -> ViewSession:
+    """The session a first event opens, credited in full: it is taken to have
+    started ``watchedMs`` before now. The event's own changes come on top."""
+    first_ms = max(event.watched_ms, 0)
+    return ViewSession(
+        session_id=event.session_id,
+        content_id=event.content_id,
+        viewer_key=event.viewer_key,
+        device_id=event.device_id,
+        started_at=now - timedelta(milliseconds=first_ms),
+        last_event_at=now,
+        watched_ms=0,
+        position_ms=None,
+        source=event.source,
+        platform=event.platform,
+        ended=False,
+        counted=False,
+        counted_at=None,
+        rule=policy.rule,
+        reason="",
+        flags=(),
+        recent_event_ids=(),
+        events=0,
+    )
+
+
+def _every_event_changes(
+    policy: ViewPolicy, session: ViewSession, event: ViewEvent, now: datetime
+) -> dict[str, Any]:
+    # The new state is collected as changes and built once (_evolve): building a
+    # session per step was most of the policy's cost in a batch.
+    return {
         "device_id": session.device_id if session.device_id is not None else event.device_id,
         "last_event_at": max(session.last_event_at, now),
         "recent_event_ids": _remember(session.recent_event_ids, event.event_id),
@@ -430,22 +465,37 @@ def step(
         "ended": event.final,
         "rule": policy.rule,
     }
-    suffix = "; session ended" if event.final else ""
+
+
+def _flagged(
+    policy: ViewPolicy,
+    session: ViewSession,
+    changes: dict[str, Any],
+    problems: list[tuple[str, str]],
+    suffix: str,
+    key: str | None,
+) -> ViewStep:
+    """Impossible input: not applied, flagged; a session that had not counted
+    yet is rejected for good."""
+    flags = list(session.flags)
+    flags.extend(f for f, _ in problems if f not in flags)
+    what = "impossible input: " + "; ".join(r for _, r in problems)
+    changes["flags"] = tuple(flags)
     status = session.status
+    if status is SessionStatus.WATCHING:
+        status = changes["status"] = SessionStatus.REJECTED
+        changes["rejected_reason"] = what
+    if status is SessionStatus.COUNTED:
+        what += " (already counted in this session)"
+    new = _evolve(session, changes, reason=what + suffix)
+    return ViewStep(new, ViewDecision(new.counted, policy.rule, new.reason), False, key)
 
-    if problems:
-        flags = list(session.flags)
-        flags.extend(f for f, _ in problems if f not in flags)
-        what = "impossible input: " + "; ".join(r for _, r in problems)
-        changes["flags"] = tuple(flags)
-        if status is SessionStatus.WATCHING:
-            status = changes["status"] = SessionStatus.REJECTED
-            changes["rejected_reason"] = what
-        if status is SessionStatus.COUNTED:
-            what += " (already counted in this session)"
-        new = _evolve(session, changes, reason=what + suffix)
-        return ViewStep(new, ViewDecision(new.counted, policy.rule, new.reason), False, key)
 
+def _add_watch_time(
+    policy: ViewPolicy, session: ViewSession, event: ViewEvent, changes: dict[str, Any]
+) -> tuple[int, int]:
+    """Watch time adds up (and qualifying time, when the event is visible
+    enough), the position keeps its maximum. Returns (watched, qualified)."""
     qualifies = policy.min_visible_fraction is None or (
         event.visible_fraction is not None and event.visible_fraction >= policy.min_visible_fraction
     )
@@ -455,7 +505,27 @@ def step(
         event.watched_ms if qualifies else 0
     )
     changes["position_ms"] = max(positions) if positions else None
+    return watched_ms, qualified_ms
 
+
+def _decide(
+    policy: ViewPolicy,
+    session: ViewSession,
+    event: ViewEvent,
+    changes: dict[str, Any],
+    suffix: str,
+    key: str | None,
+    *,
+    watched_ms: int,
+    qualified_ms: int,
+    duration_ms: int | None,
+    now: datetime,
+    last_counted_at: datetime | None,
+) -> ViewStep:
+    """The decision for a possible event: a session that has not passed its rule
+    yet counts when it passes now, unless a view was counted under its dedupe
+    key within the window; the others keep what they were."""
+    status = session.status
     if status is SessionStatus.COUNTED:
         reason = "already counted in this session"
     elif status is SessionStatus.DUPLICATE:
