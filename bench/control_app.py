@@ -15,7 +15,7 @@ result shaping) and the HTTP middleware.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -28,6 +28,7 @@ import main
 from domain.catalog import register_content
 from domain.contents import ContentKind
 from domain.errors import DomainError
+from domain.identity import Actor
 from domain.likes import set_reaction
 from domain.reactions import ReactionType
 from domain.reads import check_ids, load_summaries
@@ -57,6 +58,50 @@ def _view_input(raw: dict[str, Any]) -> dict[str, Any]:
     return {_VIEW_FIELDS[k]: v for k, v in raw.items()}
 
 
+UseCase = Callable[[Any, Actor | None, Any], Awaitable[Any]]
+
+
+async def like(deps: Any, actor: Actor | None, body: Any) -> Any:
+    wanted = ReactionType(body.get("reaction", "LIKE")) if body["op"] == "like" else None
+    result = await set_reaction(deps, actor, str(body["contentId"]), wanted, body.get("requestId"))
+    return result.to_dict()
+
+
+async def feed(deps: Any, actor: Actor | None, body: Any) -> Any:
+    # = query($ids) { engagementSummaries(contentIds: $ids)
+    #       { contentId likes viewerReaction reactions { reaction count } } }
+    found = await load_summaries(deps, actor, check_ids([str(c) for c in body["ids"]]))
+    cards = [
+        {
+            "contentId": s.content_id,
+            "likes": s.likes,
+            "viewerReaction": s.viewer_reaction.value if s.viewer_reaction else None,
+            "reactions": [{"reaction": r.value, "count": n} for r, n in s.reactions],
+        }
+        for s in found
+    ]
+    return {"data": {"engagementSummaries": cards}}
+
+
+async def views(deps: Any, actor: Actor | None, body: Any) -> Any:
+    # = mutation($in) { recordViews(inputs: $in)
+    #       { contentId sessionId decision { counted rule reason } } }
+    results = await record_views(deps, actor, [_view_input(raw) for raw in body["in"]])
+    payloads = [
+        {
+            "contentId": r.content_id,
+            "sessionId": r.session_id,
+            "decision": {
+                "counted": r.decision.counted,
+                "rule": r.decision.rule,
+                "reason": r.decision.reason,
+            },
+        }
+        for r in results
+    ]
+    return {"data": {"recordViews": payloads}}
+
+
 def create_control_app() -> Starlette:
     settings = main.Settings()
     holder: dict[str, Any] = {}
@@ -73,63 +118,21 @@ def create_control_app() -> Starlette:
     async def healthz(_: Request) -> Response:
         return _json({"status": "ok"})
 
-    async def like(request: Request) -> Response:
-        runtime = holder["runtime"]
-        try:
-            actor = runtime.services.tokens.actor_from_header(request.headers.get("authorization"))
-            body = orjson.loads(await request.body())
-            wanted = ReactionType(body.get("reaction", "LIKE")) if body["op"] == "like" else None
-            result = await set_reaction(
-                runtime.deps, actor, str(body["contentId"]), wanted, body.get("requestId")
-            )
-        except DomainError as exc:
-            return _json({"error": type(exc).__name__, "message": str(exc)}, 400)
-        return _json(result.to_dict())
+    def route(use: UseCase) -> Callable[[Request], Awaitable[Response]]:
+        """A JSON POST endpoint: the actor from the token, the body decoded, the use
+        case called, its answer encoded; a domain error is a 400."""
 
-    async def feed(request: Request) -> Response:
-        # = query($ids) { engagementSummaries(contentIds: $ids)
-        #       { contentId likes viewerReaction reactions { reaction count } } }
-        runtime = holder["runtime"]
-        try:
-            actor = runtime.services.tokens.actor_from_header(request.headers.get("authorization"))
-            ids = check_ids([str(c) for c in orjson.loads(await request.body())["ids"]])
-            found = await load_summaries(runtime.deps, actor, ids)
-        except DomainError as exc:
-            return _json({"error": type(exc).__name__, "message": str(exc)}, 400)
-        cards = [
-            {
-                "contentId": s.content_id,
-                "likes": s.likes,
-                "viewerReaction": s.viewer_reaction.value if s.viewer_reaction else None,
-                "reactions": [{"reaction": r.value, "count": n} for r, n in s.reactions],
-            }
-            for s in found
-        ]
-        return _json({"data": {"engagementSummaries": cards}})
+        async def endpoint(request: Request) -> Response:
+            runtime = holder["runtime"]
+            tokens = runtime.services.tokens
+            try:
+                actor = tokens.actor_from_header(request.headers.get("authorization"))
+                answer = await use(runtime.deps, actor, orjson.loads(await request.body()))
+            except DomainError as exc:
+                return _json({"error": type(exc).__name__, "message": str(exc)}, 400)
+            return _json(answer)
 
-    async def views(request: Request) -> Response:
-        # = mutation($in) { recordViews(inputs: $in)
-        #       { contentId sessionId decision { counted rule reason } } }
-        runtime = holder["runtime"]
-        try:
-            actor = runtime.services.tokens.actor_from_header(request.headers.get("authorization"))
-            inputs = [_view_input(raw) for raw in orjson.loads(await request.body())["in"]]
-            results = await record_views(runtime.deps, actor, inputs)
-        except DomainError as exc:
-            return _json({"error": type(exc).__name__, "message": str(exc)}, 400)
-        payloads = [
-            {
-                "contentId": r.content_id,
-                "sessionId": r.session_id,
-                "decision": {
-                    "counted": r.decision.counted,
-                    "rule": r.decision.rule,
-                    "reason": r.decision.reason,
-                },
-            }
-            for r in results
-        ]
-        return _json({"data": {"recordViews": payloads}})
+        return endpoint
 
     async def register(request: Request) -> Response:
         runtime = holder["runtime"]
@@ -149,9 +152,9 @@ def create_control_app() -> Starlette:
     return Starlette(
         routes=[
             Route("/healthz", healthz),
-            Route("/control/like", like, methods=["POST"]),
-            Route("/control/feed", feed, methods=["POST"]),
-            Route("/control/views", views, methods=["POST"]),
+            Route("/control/like", route(like), methods=["POST"]),
+            Route("/control/feed", route(feed), methods=["POST"]),
+            Route("/control/views", route(views), methods=["POST"]),
             Route("/control/register", register, methods=["POST"]),
         ],
         lifespan=lifespan,
