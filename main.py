@@ -371,6 +371,23 @@ async def embedded_workers(runtime: Runtime) -> AsyncIterator[None]:
 # --- the app --------------------------------------------------------------------
 
 
+def _middleware(settings: Settings) -> list[Middleware]:
+    stack = [Middleware(BodyLimit, max_bytes=settings.max_request_bytes)]
+    if settings.allowed_origins:
+        # Outermost, so refusals (413) carry the CORS headers too and a page sees
+        # them. Without allowed origins no page may call, and no request pays for
+        # the middleware: another origin's preflight is refused (405).
+        cors = Middleware(
+            CORSMiddleware,
+            allow_origins=settings.allowed_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["authorization", "content-type"],
+            max_age=CORS_MAX_AGE_S,
+        )
+        stack.insert(0, cors)
+    return stack
+
+
 def create_app(settings: Settings | None = None, *, db: Any = None, redis: Any = None) -> Starlette:
     settings = settings or Settings()
     holder: dict[str, Runtime] = {}
@@ -442,17 +459,7 @@ def create_app(settings: Settings | None = None, *, db: Any = None, redis: Any =
             *ide_routes,
         ],
         lifespan=lifespan,
-        middleware=[
-            # Outermost: refusals (413) carry the CORS headers too, so a page sees them.
-            Middleware(
-                CORSMiddleware,
-                allow_origins=settings.allowed_origins,
-                allow_methods=["GET", "POST"],
-                allow_headers=["authorization", "content-type"],
-                max_age=CORS_MAX_AGE_S,
-            ),
-            Middleware(BodyLimit, max_bytes=settings.max_request_bytes),
-        ],
+        middleware=_middleware(settings),
     )
 
 
