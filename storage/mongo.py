@@ -9,6 +9,18 @@ from __future__ import annotations
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo.errors import BulkWriteError
+
+DUPLICATE_KEY = 11000
+
+
+def duplicate_key_errors(exc: BulkWriteError) -> list[dict[str, Any]]:
+    """The write errors of an unordered bulk write, when every one is a duplicate key
+    (a retry, or a concurrent writer, stored it already); re-raises anything else."""
+    errors: list[dict[str, Any]] = exc.details.get("writeErrors", [])
+    if any(e.get("code") != DUPLICATE_KEY for e in errors):
+        raise exc
+    return errors
 
 
 def open_client(url: str, timeout_s: float = 5.0) -> Any:

@@ -6,6 +6,7 @@ from typing import Any
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from domain.contents import Content, ContentKind
+from storage.mongo import duplicate_key_errors
 
 
 def _from_doc(doc: dict[str, Any]) -> Content:
@@ -16,9 +17,6 @@ def _from_doc(doc: dict[str, Any]) -> Content:
         created_at=doc["created_at"],
         duration_ms=doc.get("duration_ms"),
     )
-
-
-DUPLICATE_KEY = 11000
 
 
 def _to_doc(content: Content) -> dict[str, Any]:
@@ -57,17 +55,14 @@ class MongoContents:
     async def insert_many(self, contents: Sequence[Content]) -> dict[str, Content]:
         if not contents:
             return {}
-        taken: list[str] = []
+        taken: set[str] = set()
         try:
             await self._col.insert_many([_to_doc(c) for c in contents], ordered=False)
         except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            if any(e.get("code") != DUPLICATE_KEY for e in errors):
-                raise
-            taken = [contents[e["index"]].content_id for e in errors]
+            taken = {contents[e["index"]].content_id for e in duplicate_key_errors(exc)}
         existing: dict[str, Content] = {}
         if taken:
-            async for doc in self._col.find({"_id": {"$in": taken}}):
+            async for doc in self._col.find({"_id": {"$in": list(taken)}}):
                 existing[doc["_id"]] = _from_doc(doc)
         for content in contents:
             if content.content_id not in taken:

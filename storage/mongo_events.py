@@ -10,8 +10,7 @@ from typing import Any
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from domain.events import RAW_VIEW, EngagementEvent
-
-DUPLICATE_KEY = 11000
+from storage.mongo import duplicate_key_errors
 
 
 class MongoEventArchive:
@@ -59,9 +58,7 @@ class MongoEventArchive:
         try:
             result = await self._col.insert_many(docs, ordered=False)
         except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            if any(err.get("code") != DUPLICATE_KEY for err in errors):
-                raise
+            duplicate_key_errors(exc)
             return int(exc.details.get("nInserted", 0))
         return len(result.inserted_ids)
 

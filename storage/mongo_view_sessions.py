@@ -15,8 +15,8 @@ from domain.events import EngagementEvent
 from domain.ports import StoredSession
 from domain.view_policy import ClientPlatform, ViewSource
 from domain.view_sessions import SessionStatus, ViewSession
+from storage.mongo import duplicate_key_errors
 
-DUPLICATE_KEY = 11000
 TALLIES = "view_tallies"
 _FIELDS = [f.name for f in fields(ViewSession)]
 
@@ -126,8 +126,7 @@ class MongoViewSessions:
                 result = await self._col.bulk_write(bulk, ordered=False)
                 applied = result.inserted_count + result.matched_count
         except BulkWriteError as exc:
-            if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
-                raise
+            duplicate_key_errors(exc)
             applied = int(exc.details.get("nInserted", 0)) + int(exc.details.get("nMatched", 0))
         if applied == len(writes):
             return set()
