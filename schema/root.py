@@ -127,8 +127,12 @@ class LikeviewSchema(strawberry.Schema):
         # (WebSocket). Strawberry's HTTP view allows them in execute() for its
         # streaming transports, and graphql-core then runs the subscription field
         # as a query and fails inside it: refused up front instead (HTTP 400).
-        allowed = set(allowed_operation_types or DEFAULT_ALLOWED_OPERATION_TYPES)
-        allowed.discard(OperationType.SUBSCRIPTION)
+        allowed = allowed_operation_types or DEFAULT_ALLOWED_OPERATION_TYPES
+        if not isinstance(allowed, set | frozenset):
+            allowed = frozenset(allowed)
+        if OperationType.SUBSCRIPTION in allowed:
+            # Not on the lean path, which already passes queries and mutations only.
+            allowed = set(allowed) - {OperationType.SUBSCRIPTION}
         return await super().execute(
             query,
             variable_values,
