@@ -6,8 +6,10 @@ import strawberry
 
 from domain.contents import Content as DomainContent
 from schema.enums import ContentKind
+from schema.inputs import leaf_input
 
 
+@leaf_input
 @strawberry.input
 class RegisterContentInput:
     content_id: strawberry.ID

@@ -8,6 +8,7 @@ from domain.likes import LikeResult
 from domain.ports import ReactionRecord
 from domain.summary import Summary
 from schema.enums import ReactionType
+from schema.inputs import leaf_input
 
 
 @strawberry.type
@@ -43,6 +44,7 @@ class EngagementSummary:
         )
 
 
+@leaf_input
 @strawberry.input
 class LikeInput:
     content_id: strawberry.ID
@@ -53,6 +55,7 @@ class LikeInput:
     )
 
 
+@leaf_input
 @strawberry.input
 class UnlikeInput:
     content_id: strawberry.ID

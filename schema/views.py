@@ -1,21 +1,19 @@
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
 
 import strawberry
-from strawberry.types.arguments import InputContext
-from strawberry.types.base import get_object_definition
 
 from domain.view_policy import ClientPlatform, ViewSource
 from domain.view_recording import ViewResult
 from domain.view_sessions import ViewSession
+from schema.inputs import leaf_input
 
 strawberry.enum(ViewSource)
 strawberry.enum(ClientPlatform)
 
 
+@leaf_input
 @strawberry.input
 class ViewInput:
     content_id: strawberry.ID
@@ -54,40 +52,6 @@ class ViewInput:
             "platform": self.platform,
             "final": self.final,
         }
-
-
-# Strawberry converts input objects field by field through its generic type
-# machinery (type resolution, name conversion, one recursive call per field): for
-# a recordViews batch of 100 inputs that was a fifth of the request's CPU. Every
-# ViewInput field is a leaf (ID, String, Int, Float, Boolean, enum), whose
-# converted value is the value graphql-core coerced, so the object can be built
-# straight from the input value. Required fields are always present (graphql-core
-# validated them); omitted optional ones keep their defaults, as before.
-_DEFINITION = get_object_definition(ViewInput, strict=True)
-# (python name, GraphQL name) per schema config: the name converter is the schema's.
-_NAMES: dict[int, tuple[object, list[tuple[str, str]]]] = {}
-
-
-def _field_names(context: InputContext) -> list[tuple[str, str]]:
-    config = context.config
-    cached = _NAMES.get(id(config))
-    if cached is None or cached[0] is not config:
-        from_field = config.name_converter.from_field
-        cached = (config, [(f.python_name, from_field(f)) for f in _DEFINITION.fields])
-        _NAMES[id(config)] = cached
-    return cached[1]
-
-
-def _view_input(cls: type, value: Mapping[str, Any], context: InputContext) -> Any:
-    return cls(**{py: value[name] for py, name in _field_names(context) if name in value})
-
-
-def use_view_input_hook(on: bool) -> None:
-    """Process-wide: strawberry keeps the hook on the type's definition."""
-    _DEFINITION.from_input = _view_input if on else None
-
-
-use_view_input_hook(True)
 
 
 @strawberry.type
