@@ -33,16 +33,19 @@ def _child(metric: Any, *labels: str) -> Any:
     return child
 
 
+def record(kind: str, failed: bool, started: float) -> None:
+    _child(OPERATIONS, kind, "error" if failed else "ok").inc()
+    if kind != "subscription":  # a subscription's duration is its connection's
+        _child(LATENCY, kind).observe(time.perf_counter() - started)
+
+
 def observe(ctx: ExecutionContext, started: float) -> None:
     try:
         kind = ctx.operation_type.value
     except RuntimeError:  # no document: the query did not parse
         kind = "unknown"
     result = ctx.result
-    failed = result is None or bool(getattr(result, "errors", None))
-    _child(OPERATIONS, kind, "error" if failed else "ok").inc()
-    if kind != "subscription":  # a subscription's duration is its connection's
-        _child(LATENCY, kind).observe(time.perf_counter() - started)
+    record(kind, result is None or bool(getattr(result, "errors", None)), started)
 
 
 class ObservedErrorCodes(ErrorCodes):

@@ -28,9 +28,11 @@ from schema.documents import CachedDocuments, DocumentPolicy, DocumentRules
 from schema.engagement import EngagementSummary, LikePayload, ReactorConnection
 from schema.errors import log_client_errors
 from schema.execution import CompiledExecutionContext
+from schema.inputs import use_input_hooks
 from schema.limits import PAGE, ListBound
 from schema.metrics import ObservedErrorCodes
-from schema.views import ViewPayload, ViewSessionInfo, use_view_input_hook
+from schema.prepared import PreparedExecution
+from schema.views import ViewPayload, ViewSessionInfo
 
 
 @strawberry.type
@@ -102,6 +104,9 @@ LIST_BOUNDS: dict[tuple[str, str], ListBound] = {
 
 class LikeviewSchema(strawberry.Schema):
     document_rules: DocumentRules
+    # The fast path for valid cached documents (schema.prepared); None with
+    # FAST_PATHS=false.
+    prepared: PreparedExecution | None = None
 
     def is_valid(self, query: str) -> bool:
         """Whether ``query`` parses and validates, as execute() would decide it
@@ -133,6 +138,17 @@ class LikeviewSchema(strawberry.Schema):
         if OperationType.SUBSCRIPTION in allowed:
             # Not on the lean path, which already passes queries and mutations only.
             allowed = set(allowed) - {OperationType.SUBSCRIPTION}
+        if self.prepared is not None and query is not None:
+            ready = self.prepared.operation(query, operation_name, allowed)
+            if ready is not None:
+                return await self.prepared.run(
+                    ready,
+                    variable_values,
+                    context_value,
+                    root_value,
+                    operation_name,
+                    operation_extensions,
+                )
         return await super().execute(
             query,
             variable_values,
@@ -179,7 +195,7 @@ def build_schema(
         policy or DocumentPolicy(), extra_rules=extra_rules, list_bounds=LIST_BOUNDS
     )
     hide = not introspection
-    use_view_input_hook(fast_paths)
+    use_input_hooks(fast_paths)
     schema = LikeviewSchema(
         query=Query,
         mutation=Mutation,
@@ -193,4 +209,12 @@ def build_schema(
         execution_context_class=CompiledExecutionContext if fast_paths else None,
     )
     schema.document_rules = rules
+    if fast_paths:
+        schema.prepared = PreparedExecution(
+            schema._schema,
+            rules,
+            ObservedErrorCodes(hide_suggestions=hide),
+            schema.process_errors,
+            CompiledExecutionContext,
+        )
     return schema

@@ -1,9 +1,11 @@
 """The lean POST path answers byte for byte as strawberry's own view does.
 
-Each request of the table goes once through a GraphQLApp whose lean path is on
-and once through one where it is off (strawberry's view alone), each against its
-own freshly registered content, so both see the same state. Status, every header
-and the body must be equal (after swapping the content ids).
+Each request of the table goes once through a GraphQLApp whose fast paths are
+on (the lean POST path, and the schema's prepared execution) and once through
+one where both are off (strawberry's view and strawberry's execute), each
+against its own freshly registered content, so both see the same state.
+Status, every header, the body and the operation metrics must be equal (after
+swapping the content ids).
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ import pytest
 
 from main import Settings, open_runtime
 from resolvers.auth import issue_token
+from schema.metrics import OPERATIONS
+from schema.prepared import PreparedExecution
+from schema.root import LikeviewSchema
 from transport import http_post
 from transport.graphql_app import GraphQLApp
 
@@ -141,10 +146,31 @@ CASES: list[tuple[str, dict[str, Any], bool]] = [
 ]
 
 
+NOT_PREPARED = {
+    "unknown operationName",
+    "two operations, no operationName",
+    "operationName not a string",
+    "syntax error",
+    "unknown field",
+    "mutation over GET",
+}
+PREPARED = {
+    name for name, req, _ in CASES[: [c[0] for c in CASES].index("malformed JSON")]
+} - NOT_PREPARED | {"query over GET"}
+
+
 class Spy:
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.answered = 0
+        self.prepared = 0
         real = http_post.answer
+        real_run = PreparedExecution.run
+
+        async def run(*args: Any, **kwargs: Any) -> Any:
+            self.prepared += 1
+            return await real_run(*args, **kwargs)
+
+        monkeypatch.setattr(PreparedExecution, "run", run)
 
         async def spy(*args: Any, **kwargs: Any) -> Any:
             # An HTTPException (a 400) is an answer too; None hands over to the view.
@@ -196,8 +222,10 @@ async def call(app: GraphQLApp, req: dict[str, Any], cid: str) -> tuple[Any, ...
 async def apps() -> AsyncIterator[tuple[GraphQLApp, GraphQLApp, Any]]:
     async with open_runtime(Settings(jwt_secret=SECRET)) as runtime:
         lean, view = GraphQLApp(runtime.services), GraphQLApp(runtime.services)
-        assert lean._lean
+        assert isinstance(lean.schema, LikeviewSchema) and isinstance(view.schema, LikeviewSchema)
+        assert lean._lean and lean.schema.prepared is not None
         view._lean = False
+        view.schema.prepared = None
         yield lean, view, runtime
 
 
@@ -220,15 +248,39 @@ async def test_lean_and_strawberry_answer_alike(apps, monkeypatch) -> None:
         }
         assert (await call(app, post(register, bearer=SERVICE), cid))[0] == 200
         pairs.append((app, cid))
+    ran_prepared: set[str] = set()
     for name, req, lean_answers in CASES:
-        before = spy.answered
+        before, prepared = spy.answered, spy.prepared
         (lean_app, lean_cid), (view_app, view_cid) = pairs
+        counts = operation_counts()
         got = await call(lean_app, req, lean_cid)
         answered = spy.answered - before
+        lean_counts, counts = delta(counts), operation_counts()
         want = await call(view_app, req, view_cid)
-        assert spy.answered - before == answered, name  # the view alone never uses it
+        assert spy.answered - before == answered, name  # the view alone never uses them
+        assert spy.prepared - prepared <= 1, name
+        if spy.prepared > prepared:
+            ran_prepared.add(name)
         assert got == want, name
+        assert lean_counts == delta(counts), name
         assert answered == (1 if lean_answers else 0), name
+    # What parses, validates and names one operation ran prepared; the rest, and
+    # what never reached the schema, went through strawberry's execute.
+    assert ran_prepared == PREPARED
+
+
+def operation_counts() -> dict[tuple[str, ...], float]:
+    return {
+        tuple(s.labels.values()): s.value
+        for metric in OPERATIONS.collect()
+        for s in metric.samples
+        if s.name.endswith("_total")
+    }
+
+
+def delta(before: dict[tuple[str, ...], float]) -> dict[tuple[str, ...], float]:
+    after = operation_counts()
+    return {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}
 
 
 async def test_content_length_is_the_body_length(apps) -> None:
