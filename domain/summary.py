@@ -4,17 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from domain.counters import LIKES, REACTION_PREFIX, VIEWS
 from domain.reactions import ReactionType
 
 
+class ReactionCount(NamedTuple):
+    reaction: ReactionType
+    # The GraphQL field's name; it hides tuple.count, which nothing here calls.
+    count: int  # type: ignore[assignment]
+
+
 @dataclass(frozen=True, slots=True)
 class Summary:
+    """What a client sees of one content: the GraphQL type EngagementSummary has
+    these fields under these names, and reads them off this object."""
+
     content_id: str
     likes: int
-    reactions: tuple[tuple[ReactionType, int], ...]
+    reactions: tuple[ReactionCount, ...]
     views: int
     unique_viewers: int
     viewer_reaction: ReactionType | None = None
@@ -35,7 +44,7 @@ class Summary:
         return cls(
             content_id=raw["content_id"],
             likes=int(raw["likes"]),
-            reactions=tuple((ReactionType(r), int(n)) for r, n in raw["reactions"]),
+            reactions=tuple(ReactionCount(ReactionType(r), int(n)) for r, n in raw["reactions"]),
             views=int(raw["views"]),
             unique_viewers=int(raw["unique_viewers"]),
             viewer_reaction=ReactionType(vr) if vr else None,
@@ -66,7 +75,9 @@ def summarize(
     # instead of max/min and positional arguments keep it cheap
     # (docs/PERFORMANCE.md).
     get = counters.get
-    reactions = tuple([(r, n) for r, field in _REACTION_FIELDS if (n := get(field, 0)) > 0])
+    reactions = tuple(
+        [ReactionCount(r, n) for r, field in _REACTION_FIELDS if (n := get(field, 0)) > 0]
+    )
     views = get(VIEWS, 0)
     if views < 0:
         views = 0

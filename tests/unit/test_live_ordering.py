@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 from domain.reactions import ReactionType as R
-from domain.summary import Summary
+from domain.summary import ReactionCount, Summary
 from subscriptions.ordering import Shown, Step, accepts_read, advance, newer, on_counts
 
 
 def summary(likes: int = 0, mine: R | None = None) -> Summary:
-    reactions = ((R.LIKE, likes),) if likes else ()
+    reactions = (ReactionCount(R.LIKE, likes),) if likes else ()
     return Summary("c", likes, reactions, 0, 0, mine)
 
 

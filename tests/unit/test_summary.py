@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from domain.reactions import ReactionType as R
+from domain.summary import ReactionCount as C
 from domain.summary import Summary, summarize
 
 
@@ -17,7 +18,7 @@ from domain.summary import Summary, summarize
             4,
             R.LIKE,
             # reactions in the enum's order, not the hash's
-            Summary("c", 3, ((R.LIKE, 2), (R.WOW, 1)), 9, 4, R.LIKE),
+            Summary("c", 3, (C(R.LIKE, 2), C(R.WOW, 1)), 9, 4, R.LIKE),
         ),
         # a count at or below zero (a race with a recount) is not shown
         ({"likes": -1, "r:LIKE": 0, "r:SAD": -2}, 0, None, Summary("c", 0, (), 0, 0, None)),
@@ -31,7 +32,7 @@ from domain.summary import Summary, summarize
             {f"r:{r.value}": i + 1 for i, r in enumerate(R)} | {"likes": 21},
             0,
             R.ANGRY,
-            Summary("c", 21, tuple((r, i + 1) for i, r in enumerate(R)), 0, 0, R.ANGRY),
+            Summary("c", 21, tuple(C(r, i + 1) for i, r in enumerate(R)), 0, 0, R.ANGRY),
         ),
     ],
 )
@@ -47,7 +48,7 @@ def test_unique_viewers_default_to_zero():
     ("counters", "unique", "expected"),
     [
         # one of each: a single view or like is shown, not rounded away
-        ({"views": 1, "likes": 1, "r:LIKE": 1}, 1, Summary("c", 1, ((R.LIKE, 1),), 1, 1, None)),
+        ({"views": 1, "likes": 1, "r:LIKE": 1}, 1, Summary("c", 1, (C(R.LIKE, 1),), 1, 1, None)),
         ({"views": 0}, 0, Summary("c", 0, (), 0, 0, None)),
         ({"views": 7}, 7, Summary("c", 0, (), 7, 7, None)),
     ],
@@ -61,7 +62,7 @@ def test_summarize_at_the_boundaries(counters, unique, expected):
 # from another release: the stored form is pinned, and the round trip is exact.
 ROUND_TRIP = [
     (
-        Summary("c1", 3, ((R.LIKE, 2), (R.WOW, 1)), 9, 4, R.LIKE),
+        Summary("c1", 3, (C(R.LIKE, 2), C(R.WOW, 1)), 9, 4, R.LIKE),
         {
             "content_id": "c1",
             "likes": 3,
@@ -83,7 +84,7 @@ ROUND_TRIP = [
         },
     ),
     (
-        Summary("c3", 21, tuple((r, i + 1) for i, r in enumerate(R)), 5, 2, R.ANGRY),
+        Summary("c3", 21, tuple(C(r, i + 1) for i, r in enumerate(R)), 5, 2, R.ANGRY),
         {
             "content_id": "c3",
             "likes": 21,
@@ -116,7 +117,7 @@ def test_from_dict_reads_what_a_json_store_gives_back():
         "unique_viewers": "4",
     }
     back = Summary.from_dict(raw)
-    assert back == Summary("c1", 3, ((R.LOVE, 2), (R.SAD, 1)), 9, 4, None)
+    assert back == Summary("c1", 3, (C(R.LOVE, 2), C(R.SAD, 1)), 9, 4, None)
     assert all(type(n) is int for _, n in back.reactions)
     assert [type(v) for v in (back.likes, back.views, back.unique_viewers)] == [int] * 3
 
@@ -124,5 +125,23 @@ def test_from_dict_reads_what_a_json_store_gives_back():
 @pytest.mark.parametrize("viewer", [None, R.LIKE, R.SAD])
 @pytest.mark.parametrize("before", [None, R.LOVE])
 def test_for_viewer_changes_only_the_viewer_reaction(before, viewer):
-    shared = Summary("c1", 3, ((R.LIKE, 2), (R.LOVE, 1)), 9, 4, before)
-    assert shared.for_viewer(viewer) == Summary("c1", 3, ((R.LIKE, 2), (R.LOVE, 1)), 9, 4, viewer)
+    shared = Summary("c1", 3, (C(R.LIKE, 2), C(R.LOVE, 1)), 9, 4, before)
+    assert shared.for_viewer(viewer) == Summary("c1", 3, (C(R.LIKE, 2), C(R.LOVE, 1)), 9, 4, viewer)
+
+
+def test_the_graphql_types_read_their_fields_off_the_domain_objects() -> None:
+    # EngagementSummary.from_domain hands the domain Summary to GraphQL as is:
+    # every field of the GraphQL types must be there under its Python name.
+    from strawberry.types.base import get_object_definition
+
+    from domain.summary import ReactionCount as DomainCount
+    from schema.engagement import EngagementSummary, ReactionCount
+
+    s = summarize("c1", {"likes": 3, "r:LOVE": 2, "r:WOW": 1, "views": 9}, 4, R.LOVE)
+    for field in get_object_definition(EngagementSummary, strict=True).fields:
+        assert hasattr(s, field.python_name), field.python_name
+    for field in get_object_definition(ReactionCount, strict=True).fields:
+        assert field.python_name in DomainCount._fields
+    assert s.reactions == (DomainCount(R.LOVE, 2), DomainCount(R.WOW, 1))
+    assert s.reactions[0].reaction is R.LOVE and s.reactions[0].count == 2
+    assert EngagementSummary.from_domain(s) is s
