@@ -39,8 +39,10 @@ from graphql import (
     GraphQLResolveInfoHelpers,
     GraphQLScalarType,
     GraphQLString,
+    OperationDefinitionNode,
     OperationType,
     VariableNode,
+    type_from_ast,
 )
 from graphql.execution.collect_fields import FieldDetailsList
 from graphql.pyutils import AwaitableOrValue, Path, Undefined
@@ -181,6 +183,46 @@ class CompiledExecutionContext(StrawberryGraphQLCoreExecutionContext):
         self._event_of: CompiledExecutionContext | None = None
         self._pure = True
         self._share: tuple[Any, ...] | _Unset | None = _UNSET
+
+    # --- variables ----------------------------------------------------------------------
+    #
+    # graphql-core coerces a list variable item by item (a type walk, a depth
+    # check and a scalar parse per item): 40 µs for a feed's 50 ids, about 4% of
+    # the request. A list of plain str given for an [ID] or [String] variable
+    # comes out of that as an equal copy, so such a value is coerced here, and
+    # graphql-core coerces the rest (and reports every error) as always.
+
+    @classmethod
+    def build(
+        cls,
+        schema: Any,
+        document: Any,
+        root_value: Any = None,
+        context_value: Any = None,
+        raw_variable_values: dict[str, Any] | None = None,
+        operation_name: str | None = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
+        plain = _plain_string_lists(schema, document, operation_name, raw_variable_values)
+        if plain:
+            raw_variable_values = {**(raw_variable_values or {}), **dict.fromkeys(plain, ())}
+        built = super().build(
+            schema,
+            document,
+            root_value,
+            context_value,
+            raw_variable_values,
+            operation_name,
+            *args,
+            **kwargs,
+        )
+        if plain and not isinstance(built, list):
+            values = built.variable_values
+            for name, value in plain.items():
+                values.coerced[name] = list(value)
+                values.sources[name] = values.sources[name]._replace(value=value)
+        return built
 
     # --- subscription events ----------------------------------------------------------
     #
@@ -562,6 +604,54 @@ def _variables_in(value: Any) -> set[str]:
 
 
 _PLANS = _OperationPlans()
+
+
+def _plain_string_lists(
+    schema: Any, document: Any, operation_name: str | None, raw: dict[str, Any] | None
+) -> dict[str, list[str]]:
+    """The variables of the operation typed as a list of ID or String whose given
+    value is a list of str (and nothing else), by name."""
+    if not raw:
+        return {}
+    operation = None
+    for definition in document.definitions:
+        if isinstance(definition, OperationDefinitionNode):
+            if operation_name is None:
+                if operation is not None:
+                    return {}  # graphql-core reports the ambiguity
+                operation = definition
+            elif definition.name is not None and definition.name.value == operation_name:
+                operation = definition
+    if operation is None or not operation.variable_definitions:
+        return {}
+    state = documents.state_of(operation)
+    names = state.get("string_lists") if state is not None else None
+    if names is None:
+        names = _string_list_variables(schema, operation)
+        if state is not None:
+            state["string_lists"] = names
+    plain: dict[str, list[str]] = {}
+    for name in names:
+        value = raw.get(name)
+        if type(value) is list and all(type(v) is str for v in value):
+            plain[name] = value
+    return plain
+
+
+def _string_list_variables(schema: Any, operation: Any) -> tuple[str, ...]:
+    names = []
+    for node in operation.variable_definitions:
+        t = type_from_ast(schema, node.type)
+        if isinstance(t, GraphQLNonNull):
+            t = t.of_type
+        if not isinstance(t, GraphQLList):
+            continue
+        item = t.of_type
+        if isinstance(item, GraphQLNonNull):
+            item = item.of_type
+        if item is GraphQLID or item is GraphQLString:
+            names.append(node.variable.name.value)
+    return tuple(names)
 
 
 def _leaf(coerce: Callable[[Any], Any], value: Any) -> Any:

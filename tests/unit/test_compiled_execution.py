@@ -414,3 +414,64 @@ def test_the_variables_read_by_directives(query: str, names: set[str]) -> None:
     op = doc.definitions[0]
     fragments = {d.name.value: d for d in doc.definitions[1:]}  # type: ignore[attr-defined]
     assert _directive_variables(op, fragments) == names
+
+
+LIST_QUERY = (
+    'query($ids: [ID!]!, $names: [String], $one: ID, $nums: [Int!], $d: [ID!] = ["z"]) '
+    "{ people { name } }"
+)
+VARIABLES: dict[str, dict[str, Any]] = {
+    "lists of str": {"ids": ["a", "b"], "names": ["x", "y"], "nums": [1]},
+    "empty lists": {"ids": [], "names": []},
+    "ints as ids": {"ids": ["a", 7, 8.0]},
+    "a float id that is no integer": {"ids": ["a", 1.5]},
+    "null in a non-null list": {"ids": ["a", None]},
+    "null in a nullable list": {"ids": ["a"], "names": ["x", None]},
+    "a str for a list": {"ids": "a", "names": "x"},
+    "a tuple": {"ids": ("a", "b")},
+    "a nested list": {"ids": [["a"]]},
+    "an object item": {"ids": [{"a": 1}]},
+    "a str subclass": {"ids": [type("S", (str,), {})("a")]},
+    "null list": {"ids": None, "names": None},
+    "missing required": {"names": ["x"]},
+    "the default used": {"ids": ["a"]},
+    "the default overridden": {"ids": ["a"], "d": ["q", "r"]},
+    "bools": {"ids": [True]},
+    "a single id": {"ids": ["a"], "one": "o"},
+}
+
+
+def _built(executor_class: type[Executor], variables: dict[str, Any]) -> Any:
+    from graphql import parse
+
+    built = executor_class.build(COMPILED._schema, parse(LIST_QUERY), None, None, variables)
+    if isinstance(built, list):
+        return [e.formatted for e in built]
+    values = built.variable_values
+    sources = {n: (s.signature.name, s.value) for n, s in values.sources.items()}
+    return values.coerced, {n: type(v) for n, v in values.coerced.items()}, sources
+
+
+@pytest.mark.parametrize("variables", VARIABLES.values(), ids=list(VARIABLES))
+def test_variables_are_coerced_as_graphql_core_coerces_them(variables: dict[str, Any]) -> None:
+    assert _built(CompiledExecutionContext, variables) == _built(Executor, variables)
+
+
+def test_a_list_of_str_is_not_coerced_item_by_item(monkeypatch: pytest.MonkeyPatch) -> None:
+    from graphql.execution import values
+
+    calls: list[Any] = []
+    real = values.coerce_input_value
+
+    def spy(value: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(value)
+        return real(value, *args, **kwargs)
+
+    monkeypatch.setattr(values, "coerce_input_value", spy)
+    ids = [f"c{i}" for i in range(50)]
+    _built(CompiledExecutionContext, {"ids": ids, "names": ["x"]})
+    # Only the stand-ins: no item of either list went through graphql-core.
+    assert calls == [(), ()]
+    calls.clear()
+    _built(Executor, {"ids": ids})
+    assert calls == [ids]
