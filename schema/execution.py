@@ -188,9 +188,10 @@ class CompiledExecutionContext(StrawberryGraphQLCoreExecutionContext):
     #
     # graphql-core coerces a list variable item by item (a type walk, a depth
     # check and a scalar parse per item): 40 µs for a feed's 50 ids, about 4% of
-    # the request. A list of plain str given for an [ID] or [String] variable
-    # comes out of that as an equal copy, so such a value is coerced here, and
-    # graphql-core coerces the rest (and reports every error) as always.
+    # the request. A str given for an ID or String variable, and a list of plain
+    # str for an [ID] or [String] one, come out of that unchanged (a list as an
+    # equal copy), so such values are coerced here, and graphql-core coerces the
+    # rest (and reports every error) as always.
 
     @classmethod
     def build(
@@ -204,9 +205,12 @@ class CompiledExecutionContext(StrawberryGraphQLCoreExecutionContext):
         *args: Any,
         **kwargs: Any,
     ) -> Any:
-        plain = _plain_string_lists(schema, document, operation_name, raw_variable_values)
+        plain = _plain_strings(schema, document, operation_name, raw_variable_values)
         if plain:
-            raw_variable_values = {**(raw_variable_values or {}), **dict.fromkeys(plain, ())}
+            raw_variable_values = {
+                **(raw_variable_values or {}),
+                **{name: () if type(v) is list else "" for name, v in plain.items()},
+            }
         built = super().build(
             schema,
             document,
@@ -220,7 +224,7 @@ class CompiledExecutionContext(StrawberryGraphQLCoreExecutionContext):
         if plain and not isinstance(built, list):
             values = built.variable_values
             for name, value in plain.items():
-                values.coerced[name] = list(value)
+                values.coerced[name] = list(value) if type(value) is list else value
                 values.sources[name] = values.sources[name]._replace(value=value)
         return built
 
@@ -606,11 +610,11 @@ def _variables_in(value: Any) -> set[str]:
 _PLANS = _OperationPlans()
 
 
-def _plain_string_lists(
+def _plain_strings(
     schema: Any, document: Any, operation_name: str | None, raw: dict[str, Any] | None
-) -> dict[str, list[str]]:
-    """The variables of the operation typed as a list of ID or String whose given
-    value is a list of str (and nothing else), by name."""
+) -> dict[str, str | list[str]]:
+    """The variables of the operation typed as ID or String (or a list of them)
+    whose given value is a str (a list of str and nothing else), by name."""
     if not raw:
         return {}
     operation = None
@@ -625,33 +629,37 @@ def _plain_string_lists(
     if operation is None or not operation.variable_definitions:
         return {}
     state = documents.state_of(operation)
-    names = state.get("string_lists") if state is not None else None
-    if names is None:
-        names = _string_list_variables(schema, operation)
+    kinds = state.get("string_variables") if state is not None else None
+    if kinds is None:
+        kinds = _string_variables(schema, operation)
         if state is not None:
-            state["string_lists"] = names
-    plain: dict[str, list[str]] = {}
-    for name in names:
+            state["string_variables"] = kinds
+    plain: dict[str, str | list[str]] = {}
+    for name, is_list in kinds:
         value = raw.get(name)
-        if type(value) is list and all(type(v) is str for v in value):
+        if is_list:
+            if type(value) is list and all(type(v) is str for v in value):
+                plain[name] = value
+        elif type(value) is str:
             plain[name] = value
     return plain
 
 
-def _string_list_variables(schema: Any, operation: Any) -> tuple[str, ...]:
-    names = []
+def _string_variables(schema: Any, operation: Any) -> tuple[tuple[str, bool], ...]:
+    """(name, whether a list) of each variable typed ID, String, [ID] or [String]."""
+    found = []
     for node in operation.variable_definitions:
         t = type_from_ast(schema, node.type)
         if isinstance(t, GraphQLNonNull):
             t = t.of_type
-        if not isinstance(t, GraphQLList):
-            continue
-        item = t.of_type
-        if isinstance(item, GraphQLNonNull):
-            item = item.of_type
-        if item is GraphQLID or item is GraphQLString:
-            names.append(node.variable.name.value)
-    return tuple(names)
+        is_list = isinstance(t, GraphQLList)
+        if is_list:
+            t = t.of_type
+            if isinstance(t, GraphQLNonNull):
+                t = t.of_type
+        if t is GraphQLID or t is GraphQLString:
+            found.append((node.variable.name.value, is_list))
+    return tuple(found)
 
 
 def _leaf(coerce: Callable[[Any], Any], value: Any) -> Any:

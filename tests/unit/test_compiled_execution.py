@@ -417,8 +417,8 @@ def test_the_variables_read_by_directives(query: str, names: set[str]) -> None:
 
 
 LIST_QUERY = (
-    'query($ids: [ID!]!, $names: [String], $one: ID, $nums: [Int!], $d: [ID!] = ["z"]) '
-    "{ people { name } }"
+    'query($ids: [ID!]!, $names: [String], $one: ID, $nums: [Int!], $d: [ID!] = ["z"], '
+    '$s: String!, $o: String = "dflt") { people { name } }'
 )
 VARIABLES: dict[str, dict[str, Any]] = {
     "lists of str": {"ids": ["a", "b"], "names": ["x", "y"], "nums": [1]},
@@ -437,7 +437,11 @@ VARIABLES: dict[str, dict[str, Any]] = {
     "the default used": {"ids": ["a"]},
     "the default overridden": {"ids": ["a"], "d": ["q", "r"]},
     "bools": {"ids": [True]},
-    "a single id": {"ids": ["a"], "one": "o"},
+    "single values": {"ids": ["a"], "one": "o", "s": "x", "o": "y"},
+    "single values of other types": {"ids": ["a"], "one": 5, "s": 5, "o": None},
+    "an empty string": {"ids": [""], "one": "", "s": ""},
+    "a str subclass for one value": {"ids": ["a"], "s": type("S", (str,), {})("a")},
+    "a list for one value": {"ids": ["a"], "s": ["a"]},
 }
 
 
@@ -469,9 +473,9 @@ def test_a_list_of_str_is_not_coerced_item_by_item(monkeypatch: pytest.MonkeyPat
 
     monkeypatch.setattr(values, "coerce_input_value", spy)
     ids = [f"c{i}" for i in range(50)]
-    _built(CompiledExecutionContext, {"ids": ids, "names": ["x"]})
+    _built(CompiledExecutionContext, {"ids": ids, "names": ["x"], "s": "y"})
     # Only the stand-ins: no item of either list went through graphql-core.
-    assert calls == [(), ()]
+    assert calls == [(), (), ""]
     calls.clear()
-    _built(Executor, {"ids": ids})
-    assert calls == [ids]
+    _built(Executor, {"ids": ids, "s": "y"})
+    assert calls == [ids, "y"]
