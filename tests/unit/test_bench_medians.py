@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from bench import suite
 from bench.suite import medians
 
 
@@ -33,3 +36,23 @@ def test_a_correctness_check_must_pass_in_every_run():
     assert by_metric(medians([run(90, 90), run(90, 90)]))["exact"]["verdict"] == "PASS"
     flaky = by_metric(medians([run(90, 90), run(90, 90, exact="MISS")]))["exact"]
     assert (flaky["value"], flaky["verdict"]) == ("PASS in 1 of 2 runs", "MISS")
+
+
+@pytest.mark.parametrize(
+    ("ok_rps", "redis_pct", "per_request", "ops", "share"),
+    [
+        (1000.0, 10.0, 1, 10_000, 10.0),  # 10% of a core for 1,000/s: 10,000/s per core
+        (90.0, 3.0, 100, 300_000, 3.0),  # a request of 100 view events
+        (500.0, 100.0, 1, 500, 100.0),  # Redis saturated: the service is at its ceiling
+    ],
+)
+def test_the_redis_ceiling_is_the_work_one_core_serves(
+    ok_rps: float, redis_pct: float, per_request: int, ops: int, share: float
+) -> None:
+    res = {"ok_rps": ok_rps, "cpu_pct": {"server": 99.0, "redis": redis_pct}}
+    got = suite.redis_cpu_ceiling(res, per_request)
+    assert got == {"redis_cpu_pct": redis_pct, "ops_per_s": ops, "service_share_pct": share}
+
+
+def test_no_ceiling_without_a_redis_reading() -> None:
+    assert suite.redis_cpu_ceiling({"ok_rps": 10.0, "cpu_pct": {"redis": 0.0}}) == {}
