@@ -90,6 +90,8 @@ class Context:
     # token learns to refresh it instead of silently seeing a logged-out view.
     auth_error: Unauthenticated | None = None
     connection_params: dict[str, Any] | None = None
+    # ISO 3166-1 alpha-2 from a trusted proxy's header, for analytics (transport/region.py).
+    region: str = "unknown"
 
     @property
     def deps(self) -> Deps:

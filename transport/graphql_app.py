@@ -3,6 +3,7 @@ protocol checks, JSON errors for HTTP failures and the lean JSON POST path."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -24,6 +25,7 @@ from schema.root import build_schema
 from transport import http_post
 from transport.graphiql import GraphiQLPage
 from transport.persisted_queries import PersistedQueryError, PersistedQueryResolver
+from transport.region import UNKNOWN, IPNetwork, client_region
 
 
 class GraphQLApp(GraphQL):
@@ -38,6 +40,8 @@ class GraphQLApp(GraphQL):
         fast_paths: bool = True,
         introspection: bool = True,
         graphiql: GraphiQLPage | None = None,
+        region_header: str | None = None,
+        trusted_proxies: Sequence[IPNetwork] = (),
         **kwargs: Any,
     ) -> None:
         # Only graphql-transport-ws: no client of ours speaks the legacy graphql-ws
@@ -47,6 +51,8 @@ class GraphQLApp(GraphQL):
         super().__init__(schema, graphql_ide="graphiql" if graphiql else None, **kwargs)
         self.services = services
         self._graphiql = graphiql
+        self._region_header = region_header
+        self._trusted_proxies = tuple(trusted_proxies)
         limit = (policy or DocumentPolicy()).cache_max_query_bytes
         self.persisted = PersistedQueryResolver(services.persisted_queries, schema.is_valid, limit)
         # The lean path leans on private parts of strawberry's view (see
@@ -61,7 +67,14 @@ class GraphQLApp(GraphQL):
             except Unauthenticated as exc:
                 auth_error = exc
         loaders = Loaders(self.services.deps, actor)
-        return Context(self.services, actor, loaders, request, response, auth_error)
+        # A WebSocket's is its upgrade request's: headers and peer are the same.
+        region = UNKNOWN
+        if self._region_header is not None:
+            peer = request.client.host if request.client is not None else None
+            region = client_region(
+                request.headers, peer, self._region_header, self._trusted_proxies
+            )
+        return Context(self.services, actor, loaders, request, response, auth_error, region=region)
 
     async def get_sub_response(self, request: Request | WebSocket) -> Response:
         return http_post.SubResponse()
