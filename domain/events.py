@@ -11,6 +11,8 @@ REACTION = "reaction"
 VIEW = "view"
 # A raw view event: archived for audit and anti-abuse, counts nothing.
 RAW_VIEW = "view_event"
+# A view session ended (a final event, or idle too long): analytics only, counts nothing.
+VIEW_END = "view_end"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,3 +66,9 @@ def reaction_event_id(content_id: str, user_id: str, version: int) -> str:
 def view_event_id(content_id: str, session_id: str, viewer_key: str) -> str:
     """A session counts at most once, so (content, session, viewer) names its view."""
     return f"v-{_digest(content_id, session_id, viewer_key)}"
+
+
+def view_end_event_id(content_id: str, session_id: str, viewer_key: str) -> str:
+    """A session ends once, whether by its final event or by the idle closer: both
+    name its end the same, so the two can never both be counted."""
+    return f"e-{_digest(content_id, session_id, viewer_key)}"

@@ -59,8 +59,14 @@ async def set_reaction(
     content_id: str,
     wanted: ReactionType | None,
     request_id: str | None = None,
+    *,
+    region: str = "unknown",
 ) -> LikeResult:
-    """Like with ``wanted`` (a reaction type) or unlike (``wanted`` None)."""
+    """Like with ``wanted`` (a reaction type) or unlike (``wanted`` None).
+
+    ``region`` (the caller's, for analytics) goes into the event only: it is not
+    part of the request's identity, so a retry from elsewhere still replays.
+    """
     user = require_user(actor)
     check_id(content_id, "contentId")
     if request_id is not None:
@@ -69,7 +75,7 @@ async def set_reaction(
         raise ContentNotFound(f"no content with id {content_id!r} is registered")
 
     if request_id is None:
-        return await _apply(deps, user, content_id, wanted)
+        return await _apply(deps, user, content_id, wanted, region)
 
     op = "like" if wanted is not None else "unlike"
     fp = fingerprint(op, {"contentId": content_id, "reaction": wanted})
@@ -77,7 +83,7 @@ async def set_reaction(
     if existing is not None:
         return await _replay(deps, user, request_id, fp, existing)
     try:
-        result = await _apply(deps, user, content_id, wanted)
+        result = await _apply(deps, user, content_id, wanted, region)
     except BaseException:
         # Let a retry with the same key try again rather than wait for expiry.
         await deps.idempotency.release(user.user_id, request_id)
@@ -104,7 +110,7 @@ async def _replay(
 
 
 async def _apply(
-    deps: Deps, user: Actor, content_id: str, wanted: ReactionType | None
+    deps: Deps, user: Actor, content_id: str, wanted: ReactionType | None, region: str
 ) -> LikeResult:
     for _ in range(MAX_ATTEMPTS):
         current = await deps.reactions.get(content_id, user.user_id)
@@ -126,6 +132,7 @@ async def _apply(
             data={
                 "before": before.value if before else None,
                 "after": wanted.value if wanted else None,
+                "region": region,
             },
         )
         record = ReactionRecord(content_id, user.user_id, wanted, version, now)

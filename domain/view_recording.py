@@ -18,10 +18,17 @@ from domain.contents import Content
 from domain.counters import VIEWS
 from domain.deps import Deps
 from domain.errors import BadUserInput, Conflict, ContentNotFound, NotFound
-from domain.events import RAW_VIEW, VIEW, EngagementEvent, view_event_id
+from domain.events import (
+    RAW_VIEW,
+    VIEW,
+    VIEW_END,
+    EngagementEvent,
+    view_end_event_id,
+    view_event_id,
+)
 from domain.identity import Actor, require_user
 from domain.ports import DedupeMark, StoredSession
-from domain.view_policy import PolicyBook, ViewPolicy
+from domain.view_policy import ClientPlatform, PolicyBook, ViewPolicy, ViewSource
 from domain.view_sessions import (
     ViewDecision,
     ViewEvent,
@@ -67,7 +74,9 @@ def _policy(
     return book.for_content(content.kind, platform)
 
 
-def _raw_event(ev: ViewEvent, session: ViewSession, now_ms: int) -> EngagementEvent:
+def _raw_event(
+    ev: ViewEvent, session: ViewSession, now_ms: int, accepted_ms: int
+) -> EngagementEvent:
     seq = ev.event_id or f"#{session.events}"
     return EngagementEvent(
         event_id=view_event_id(ev.content_id, ev.session_id, f"{ev.viewer_key}/{seq}"),
@@ -84,8 +93,16 @@ def _raw_event(ev: ViewEvent, session: ViewSession, now_ms: int) -> EngagementEv
             "source": ev.source,
             "platform": ev.platform,
             "final": ev.final,
+            # What this event added to the session's watch time (0: flagged impossible).
+            "accepted_ms": accepted_ms,
+            # The session's, like its source and platform: a session is one place.
+            "region": session.region,
         },
     )
+
+
+def _value(member: ViewSource | ClientPlatform | None) -> str | None:
+    return None if member is None else member.value
 
 
 def counted_event(session: ViewSession, now_ms: int) -> EngagementEvent:
@@ -97,7 +114,37 @@ def counted_event(session: ViewSession, now_ms: int) -> EngagementEvent:
         occurred_at_ms=now_ms,
         deltas={VIEWS: 1},
         unique=session.viewer_key,
-        data={"session_id": session.session_id},
+        data={
+            "session_id": session.session_id,
+            "platform": _value(session.platform),
+            "source": _value(session.source),
+            "region": session.region,
+        },
+    )
+
+
+def end_event(session: ViewSession, duration_ms: int | None, reason: str) -> EngagementEvent:
+    """The session's end, for analytics: ``reason`` "final" (its final event) or
+    "idle" (workers/session_closer.py). Both give it the same id, so a session
+    has one end whichever writes it."""
+    return EngagementEvent(
+        event_id=view_end_event_id(session.content_id, session.session_id, session.viewer_key),
+        kind=VIEW_END,
+        content_id=session.content_id,
+        actor=session.viewer_key,
+        occurred_at_ms=to_ms(session.last_event_at),
+        deltas={},
+        data={
+            "session_id": session.session_id,
+            "position_ms": session.position_ms,
+            "duration_ms": duration_ms,
+            "watched_ms": session.watched_ms,
+            "platform": _value(session.platform),
+            "source": _value(session.source),
+            "region": session.region,
+            "counted": session.counted,
+            "reason": reason,
+        },
     )
 
 
@@ -111,6 +158,8 @@ class _Plan:
     claims: list[tuple[str, str, str, timedelta]]
     # Indexes of events that changed their session (ignored ones did not).
     applied: set[int]
+    # Watch time each applied event added to its session.
+    accepted: dict[int, int]
 
 
 def _decide(
@@ -122,6 +171,8 @@ def _decide(
     contents: Mapping[str, Content],
     now: datetime,
     lost: Collection[str] = (),
+    *,
+    region: str,
 ) -> _Plan:
     """Run every event through its session's policy, in order, in memory.
 
@@ -135,7 +186,7 @@ def _decide(
         for i in todo
     }
     marks = dict(marks)
-    plan = _Plan({}, {}, [], set())
+    plan = _Plan({}, {}, [], set(), {})
     for i in todo:
         ev = events[i]
         before = state[ev.session_id]
@@ -155,6 +206,7 @@ def _decide(
                 duration_ms=contents[ev.content_id].duration_ms,
                 now=now,
                 last_counted_at=last,
+                region=region,
             )
         except BadUserInput as exc:
             if before is None:
@@ -170,6 +222,7 @@ def _decide(
             plan.claims.append((ev.content_id, key, ev.session_id, policy.window))
         if s.session is not before:
             plan.applied.add(i)
+            plan.accepted[i] = s.session.watched_ms - (before.watched_ms if before else 0)
         state[ev.session_id] = s.session
         plan.steps[i] = s
     plan.sessions = {sid: s for sid, s in state.items() if s is not None}
@@ -195,8 +248,12 @@ def _mark_keys(
 
 
 async def record_views(
-    deps: Deps, actor: Actor | None, inputs: Sequence[Mapping[str, Any]]
+    deps: Deps,
+    actor: Actor | None,
+    inputs: Sequence[Mapping[str, Any]],
+    region: str = "unknown",
 ) -> list[ViewResult]:
+    """Decide a batch of view events; ``region`` is the caller's (a new session keeps it)."""
     events = parse_inputs(actor, inputs)
     if not events:
         return []
@@ -218,18 +275,22 @@ async def record_views(
             list(dict.fromkeys(events[i].session_id for i in todo))
         )
         marks = await views.marks.get_many(_mark_keys(events, todo, stored, book, contents))
-        plan = _decide(events, todo, stored, marks, book, contents, now)
+        plan = _decide(events, todo, stored, marks, book, contents, now, region=region)
         lost = await views.marks.claim_many(
             [(cid, key, sid, now, window) for cid, key, sid, window in plan.claims]
         )
         if lost:
             # Another session won the window between our read and our claim.
-            plan = _decide(events, todo, stored, marks, book, contents, now, lost)
+            plan = _decide(events, todo, stored, marks, book, contents, now, lost, region=region)
         writes = []
         for sid, session in plan.sessions.items():
-            was_counted = sid in stored and stored[sid].session.counted
-            outbox = [counted_event(session, now_ms)] if session.counted and not was_counted else []
-            writes.append((session, stored[sid].version if sid in stored else 0, outbox))
+            writes.append(
+                (
+                    session,
+                    stored[sid].version if sid in stored else 0,
+                    _outbox(_prev_of(stored, sid), session, contents, now_ms),
+                )
+            )
         conflicts = await views.sessions.save_many(writes)
         for session, _, outbox in writes:
             if session.session_id not in conflicts:
@@ -238,7 +299,9 @@ async def record_views(
             if events[i].session_id not in conflicts:
                 decided[i] = plan.steps[i]
                 if i in plan.applied:
-                    to_log.append(_raw_event(events[i], plan.steps[i].session, now_ms))
+                    to_log.append(
+                        _raw_event(events[i], plan.steps[i].session, now_ms, plan.accepted[i])
+                    )
         # Sessions changed by a concurrent request: read them again and redo.
         todo = [i for i in todo if events[i].session_id in conflicts]
         if not todo:
@@ -257,8 +320,25 @@ async def record_views(
     ]
 
 
+def _outbox(
+    before: ViewSession | None, session: ViewSession, contents: Mapping[str, Content], now_ms: int
+) -> list[EngagementEvent]:
+    """The events a session's write carries in its outbox: its count and its end,
+    each in the write that made it so (durable with the state that says so)."""
+    out = []
+    if session.counted and not (before is not None and before.counted):
+        out.append(counted_event(session, now_ms))
+    if session.ended and not (before is not None and before.ended):
+        out.append(end_event(session, contents[session.content_id].duration_ms, "final"))
+    return out
+
+
 def _prev(stored: Mapping[str, StoredSession], ev: ViewEvent) -> ViewSession | None:
-    return stored[ev.session_id].session if ev.session_id in stored else None
+    return _prev_of(stored, ev.session_id)
+
+
+def _prev_of(stored: Mapping[str, StoredSession], session_id: str) -> ViewSession | None:
+    return stored[session_id].session if session_id in stored else None
 
 
 async def view_session(deps: Deps, actor: Actor | None, session_id: str) -> ViewSession:

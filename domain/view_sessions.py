@@ -34,7 +34,8 @@ Semantics (decisions the issue left open):
   not); otherwise all watch time qualifies.
 * Sessions. Watch time adds up, position keeps its maximum. A session counts at
   most once, at the event where it first passes its rule. Source and platform
-  are those of the first event. Events of a session must carry the session's
+  are those of the first event, and so is the region (``step(region=...)``, the
+  request's). Events of a session must carry the session's
   content id, viewer and (when both are given) device id, else BadUserInput.
 * Dedupe (rolling window). When a session passes its rule, it is a duplicate if
   a view of this content was counted under the same :func:`dedupe_key` less than
@@ -50,7 +51,8 @@ Semantics (decisions the issue left open):
   keep saying duplicate. If two sessions race, the caller that loses the atomic
   mark write decides that session again with ``last_counted_at=now``.
 * Ignored events (the session is returned unchanged, so replays are idempotent):
-  events after a ``final`` event ("session ended: event ignored") and events
+  events after a ``final`` event or after the session was closed for being
+  idle (:func:`end_idle`; "session ended: event ignored") and events
   whose ``eventId`` is among the session's last ``RECENT_EVENT_IDS`` (64) ids.
   Their decision still reports whether the session counted.
 * Impossible input (negative watchedMs/positionMs; positionMs past durationMs +
@@ -242,6 +244,8 @@ class ViewSession:
     status: SessionStatus = SessionStatus.WATCHING
     qualified_ms: int = 0  # watch time that counts toward the rule (visible enough)
     rejected_reason: str | None = None  # why the session was rejected
+    # The viewer's region (ISO 3166-1 alpha-2 or "unknown") when the session opened.
+    region: str = "unknown"
 
 
 @dataclass(frozen=True, slots=True)
@@ -368,8 +372,12 @@ def step(
     duration_ms: int | None,
     now: datetime,
     last_counted_at: datetime | None,
+    region: str = "unknown",
 ) -> ViewStep:
-    """Apply one view event to its session (None for the first event); see the module doc."""
+    """Apply one view event to its session (None for the first event); see the module doc.
+
+    ``region`` is the viewer's when the event arrived; only a first event's is kept.
+    """
     _check_now(now)
     if session is not None:
         _check_belongs(session, event)
@@ -383,7 +391,7 @@ def step(
 
     problems = _impossible(policy, session, event, duration_ms, now)
     if session is None:
-        session = _first_session(policy, event, now)
+        session = _first_session(policy, event, now, region)
     changes = _every_event_changes(policy, session, event, now)
     suffix = "; session ended" if event.final else ""
     if problems:
@@ -402,6 +410,12 @@ def step(
         now=now,
         last_counted_at=last_counted_at,
     )
+
+
+def end_idle(session: ViewSession) -> ViewSession:
+    """The session ended without a final event (idle too long): from now on it
+    ignores events as after a final one, so its end is said once."""
+    return _evolve(session, {"ended": True})
 
 
 def _check_belongs(session: ViewSession, event: ViewEvent) -> None:
@@ -426,7 +440,7 @@ def _check_belongs(session: ViewSession, event: ViewEvent) -> None:
         raise BadUserInput(f"session {session.session_id!r} belongs to another device")
 
 
-def _first_session(policy: ViewPolicy, event: ViewEvent, now: datetime) -> ViewSession:
+def _first_session(policy: ViewPolicy, event: ViewEvent, now: datetime, region: str) -> ViewSession:
     """The session a first event opens, credited in full: it is taken to have
     started ``watchedMs`` before now. The event's own changes come on top."""
     first_ms = max(event.watched_ms, 0)
@@ -449,6 +463,7 @@ def _first_session(policy: ViewPolicy, event: ViewEvent, now: datetime) -> ViewS
         flags=(),
         recent_event_ids=(),
         events=0,
+        region=region,
     )
 
 

@@ -58,12 +58,19 @@ async def reactors(
 async def like(info: Info, input: LikeInput) -> LikePayload:
     ctx = info.context
     result = await set_reaction(
-        ctx.deps, ctx.user(), str(input.content_id), ReactionType(input.reaction), input.request_id
+        ctx.deps,
+        ctx.user(),
+        str(input.content_id),
+        ReactionType(input.reaction),
+        input.request_id,
+        region=ctx.region,
     )
     return LikePayload.from_domain(result)
 
 
 async def unlike(info: Info, input: UnlikeInput) -> LikePayload:
     ctx = info.context
-    result = await set_reaction(ctx.deps, ctx.user(), str(input.content_id), None, input.request_id)
+    result = await set_reaction(
+        ctx.deps, ctx.user(), str(input.content_id), None, input.request_id, region=ctx.region
+    )
     return LikePayload.from_domain(result)

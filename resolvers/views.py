@@ -11,13 +11,13 @@ from schema.views import ViewInput, ViewPayload, ViewSessionInfo
 
 async def record_view(info: Info, input: ViewInput) -> ViewPayload:
     ctx = info.context
-    (result,) = await record(ctx.deps, ctx.user(), [input.to_raw()])
+    (result,) = await record(ctx.deps, ctx.user(), [input.to_raw()], ctx.region)
     return ViewPayload.from_domain(result)
 
 
 async def record_views(info: Info, inputs: list[ViewInput]) -> list[ViewPayload]:
     ctx = info.context
-    results = await record(ctx.deps, ctx.user(), [i.to_raw() for i in inputs])
+    results = await record(ctx.deps, ctx.user(), [i.to_raw() for i in inputs], ctx.region)
     return [ViewPayload.from_domain(r) for r in results]
 
 

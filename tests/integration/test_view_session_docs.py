@@ -49,6 +49,7 @@ FULL = replace(
     status=SessionStatus.COUNTED,
     qualified_ms=5000,
     rejected_reason="impossible input: x",
+    region="BR",
 )
 
 
@@ -67,6 +68,7 @@ def test_new_doc_leaves_out_unset_fields_only() -> None:
     assert "session_id" not in doc and doc["_id"] == "s-min"
     for absent in ("device_id", "position_ms", "source", "platform", "counted_at", "flags"):
         assert absent not in doc
+    assert "region" not in doc  # "unknown", as a document from before regions reads
     assert "outbox" not in doc and "recent_event_ids" not in doc
     # Falsy values that are set stay: counted False is queried by the recount.
     assert doc["counted"] is False and doc["ended"] is False and doc["version"] == 1
@@ -114,3 +116,38 @@ async def test_racing_first_writes_report_the_loser_in_either_bulk_form() -> Non
     got = await repo.get_many(["s-other", "s-third"])
     assert got["s-other"].session == moved and got["s-other"].version == 2
     assert got["s-third"].version == 1
+
+
+async def test_documents_from_before_regions_read_as_unknown() -> None:
+    db = open_embedded_client()["docs_test_no_region"]
+    for session in (MINIMAL, FULL):
+        old = {"_id": session.session_id, **to_doc(session), "version": 1}
+        del old["region"]
+        await db["view_sessions"].insert_one(old)
+    got = await MongoViewSessions(db).get_many(["s-min", "s-full"])
+    assert got["s-min"].session == MINIMAL
+    assert got["s-full"].session == replace(FULL, region="unknown")
+
+
+IDLE_SINCE = AT - timedelta(minutes=30)
+
+
+async def test_idle_finds_open_sessions_last_seen_before_the_cutoff() -> None:
+    db = open_embedded_client()["docs_idle"]
+    repo = MongoViewSessions(db)
+    await repo.ensure_idle_index()
+    before = IDLE_SINCE - timedelta(seconds=1)
+    sessions = [
+        replace(MINIMAL, session_id="old-open", last_event_at=before),
+        replace(MINIMAL, session_id="old-ended", last_event_at=before, ended=True),
+        replace(MINIMAL, session_id="at-cutoff", last_event_at=IDLE_SINCE),
+        replace(MINIMAL, session_id="recent", last_event_at=AT),
+        replace(FULL, session_id="old-full", last_event_at=before, ended=False),
+    ]
+    assert await repo.save_many([(s, 0, []) for s in sessions]) == set()
+    found = {s.session.session_id: s for s in await repo.idle(IDLE_SINCE, 10)}
+    assert sorted(found) == ["old-full", "old-open"]
+    assert found["old-full"].session == sessions[4] and found["old-full"].version == 1
+    assert len(await repo.idle(IDLE_SINCE, 1)) == 1  # bounded
+    indexes = await db["view_sessions"].index_information()
+    assert list(indexes["idle_open"]["key"]) == [("ended", 1), ("last_event_at", 1)]

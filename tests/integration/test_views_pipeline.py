@@ -12,10 +12,12 @@ from domain import reads
 from domain.catalog import register_content
 from domain.contents import ContentKind
 from domain.errors import BadUserInput, ContentNotFound, Unauthenticated
+from domain.events import view_end_event_id
 from domain.identity import Actor
 from domain.reconcile import reconcile
 from domain.view_recording import record_views, view_session
 from tests.integration.conftest import SERVICE, RoundTrips
+from workers.outbox_relay import OutboxRelay
 
 ALICE = Actor("alice")
 
@@ -239,3 +241,244 @@ async def test_event_for_a_session_of_another_content_is_refused(deps, clock, vi
     await record_views(deps, ALICE, [ev(watched_ms=1_000)])
     (r,) = await record_views(deps, ALICE, [ev(content="p1", watched_ms=5_000)])
     assert r.decision.reason.startswith("refused: session 's1' is for content 'v1'")
+
+
+# ------------------------------------------------ what analytics reads: region, watch time, ends
+
+
+async def archived(runtime, workers, kind):
+    """Events of ``kind`` as archived from the log, oldest first."""
+    await workers["archiver"].run_once()
+    found = [d async for d in runtime.db["events"].find({"kind": kind})]
+    return sorted(found, key=lambda d: d["occurred_at_ms"])
+
+
+async def archived_raw(runtime, workers):
+    await workers["archiver"].run_once()
+    found = [e async for doc in runtime.db["view_events"].find({}) for e in doc["events"]]
+    return sorted(found, key=lambda e: e["occurred_at_ms"])
+
+
+def ms(at):
+    return int(at.timestamp() * 1000)
+
+
+# (events as (seconds after the previous one, fields), accepted_ms of each raw event)
+ACCEPTED = [
+    ([(0, {"watched_ms": 10_000}), (12, {"watched_ms": 11_200})], [10_000, 11_200]),
+    # Longer than the wall time since the session started: flagged, nothing accepted.
+    ([(0, {"watched_ms": 1_000}), (2, {"watched_ms": 60_000})], [1_000, 0]),
+    ([(0, {"watched_ms": 5_000}), (1, {"watched_ms": -5})], [5_000, 0]),
+    ([(0, {"watched_ms": 0, "position_ms": 1_000})], [0]),
+    # Past the duration (600 s) plus tolerance: flagged, as is all it says.
+    ([(0, {"watched_ms": 2_000, "position_ms": 900_000})], [0]),
+    # A repeated event is ignored: no raw event at all.
+    (
+        [(0, {"watched_ms": 3_000, "event_id": "a"}), (5, {"watched_ms": 3_000, "event_id": "a"})],
+        [3_000],
+    ),
+]
+
+
+@pytest.mark.parametrize(("steps", "accepted"), ACCEPTED)
+async def test_raw_view_events_carry_accepted_watch_time_and_region(
+    deps, runtime, clock, workers, video, steps, accepted
+):
+    for seconds, fields in steps:
+        clock.advance(seconds=seconds)
+        await record_views(deps, ALICE, [ev(**fields)], "SE")
+    raw = await archived_raw(runtime, workers)
+    assert [e["data"]["accepted_ms"] for e in raw] == accepted
+    assert {e["data"]["region"] for e in raw} == {"SE"}
+    found = await view_session(deps, ALICE, "s1")
+    assert found.watched_ms == sum(accepted) and found.region == "SE"
+
+
+# (requests as (fields, the request's region), data of the counted view beyond session_id)
+COUNTED_DATA = [
+    (
+        [
+            ({"watched_ms": 20_000, "platform": "IOS", "source": "FEED"}, "US"),
+            ({"watched_ms": 11_000}, "FR"),
+        ],
+        {"platform": "IOS", "source": "FEED", "region": "US"},
+    ),
+    (
+        [({"watched_ms": 20_000}, "unknown"), ({"watched_ms": 11_000, "platform": "TV"}, "DE")],
+        {"platform": None, "source": None, "region": "unknown"},
+    ),
+    (
+        [({"watched_ms": 31_000, "platform": "WEB"}, "JP")],
+        {"platform": "WEB", "source": None, "region": "JP"},
+    ),
+]
+
+
+@pytest.mark.parametrize(("requests", "data"), COUNTED_DATA)
+async def test_counted_view_carries_platform_source_and_session_region(
+    deps, runtime, clock, workers, video, requests, data
+):
+    for fields, region in requests:
+        clock.advance(seconds=12)
+        await record_views(deps, ALICE, [ev(**fields)], region)
+    (view,) = await archived(runtime, workers, "view")
+    assert view["data"] == {"session_id": "s1", **data}
+    # Every event of the session says the session's region.
+    assert {e["data"]["region"] for e in await archived_raw(runtime, workers)} == {data["region"]}
+
+
+# (events as (seconds after the previous one, fields), the end's data beyond session_id)
+ENDS = [
+    (  # counted, then ended
+        [
+            (0, {"watched_ms": 20_000, "position_ms": 20_000, "platform": "ANDROID"}),
+            (15, {"watched_ms": 12_000, "position_ms": 32_000}),
+            (5, {"watched_ms": 4_000, "position_ms": 30_000, "final": True}),
+        ],
+        {"position_ms": 32_000, "watched_ms": 36_000, "counted": True, "platform": "ANDROID"},
+    ),
+    (  # a single final event that does not count
+        [(0, {"watched_ms": 5_000, "source": "SEARCH", "final": True})],
+        {"position_ms": None, "watched_ms": 5_000, "counted": False, "source": "SEARCH"},
+    ),
+    (  # impossible final input still ends it, and adds nothing
+        [(0, {"watched_ms": 8_000}), (1, {"watched_ms": 50_000, "final": True})],
+        {"position_ms": None, "watched_ms": 8_000, "counted": False},
+    ),
+]
+
+
+@pytest.mark.parametrize(("steps", "data"), ENDS)
+async def test_a_final_event_ends_the_session_once_through_its_outbox(
+    deps, runtime, clock, workers, video, steps, data
+):
+    for seconds, fields in steps:
+        clock.advance(seconds=seconds)
+        await record_views(deps, ALICE, [ev(**fields)], "CA")
+    last_at = clock.at
+    doc = await runtime.db["view_sessions"].find_one({"_id": "s1"})
+    (pending,) = [e for e in doc["outbox"] if e["kind"] == "view_end"]
+    # Events after the end change nothing and end nothing again.
+    clock.advance(seconds=30)
+    (r,) = await record_views(deps, ALICE, [ev(watched_ms=1_000, final=True)], "CA")
+    assert r.decision.reason == "session ended: event ignored"
+    (end,) = await archived(runtime, workers, "view_end")
+    assert end["event_id"] == pending["event_id"] == view_end_event_id("v1", "s1", "u:alice")
+    assert end["actor"] == "u:alice" and end["deltas"] == {} and end["unique"] is None
+    assert end["occurred_at_ms"] == ms(last_at)
+    expected = {
+        "session_id": "s1",
+        "duration_ms": 600_000,
+        "platform": None,
+        "source": None,
+        "region": "CA",
+        "reason": "final",
+        **data,
+    }
+    assert end["data"] == expected
+    await workers["aggregator"].run_once()
+    assert (await summary(deps)).views == (1 if data["counted"] else 0)
+
+
+async def test_a_lost_append_of_an_end_is_republished_from_the_outbox(
+    deps, runtime, clock, workers, video, monkeypatch
+):
+    async def broken_append(events):
+        raise ConnectionError("redis went away")
+
+    monkeypatch.setattr(deps.log, "append", broken_append)
+    await record_views(deps, None, [ev(device_id="ph1", watched_ms=3_000, final=True)])
+    monkeypatch.undo()
+    assert await archived(runtime, workers, "view_end") == []
+    relay = OutboxRelay(
+        runtime.services.outboxes,
+        workers["outbox_relay"]._archive,
+        deps.log,
+        clock,
+        grace=timedelta(seconds=10),
+    )
+    assert (await relay.run_once()).republished == 0  # inside the grace: maybe in flight
+    clock.advance(seconds=11)
+    assert (await relay.run_once()).republished == 1
+    (end,) = await archived(runtime, workers, "view_end")
+    assert end["event_id"] == view_end_event_id("v1", "s1", "d:ph1")
+    assert end["data"]["counted"] is False and end["data"]["region"] == "unknown"
+
+
+LIKE = "mutation($id: ID!) { like(input: {contentId: $id}) { changed } }"
+RECORD = """mutation($id: ID!) { recordView(input: {contentId: $id, sessionId: "g1",
+  watchedMs: 31000, platform: TV}) { decision { counted } } }"""
+COUNTRY = "CloudFront-Viewer-Country"
+
+
+@pytest.mark.parametrize(
+    ("peer", "sent", "region"),
+    [
+        ("10.0.0.5", "us", "US"),
+        ("203.0.113.9", "US", "unknown"),  # not from the proxy: a client's own header
+        ("10.0.0.5", "USA", "unknown"),
+        ("10.0.0.5", None, "unknown"),
+    ],
+)
+async def test_region_from_a_trusted_proxy_reaches_like_and_view_events(
+    deps, runtime, clock, workers, video, peer, sent, region
+):
+    import httpx
+
+    from resolvers.auth import issue_token
+    from transport.graphql_app import GraphQLApp
+    from transport.region import parse_trusted_proxies
+
+    app = GraphQLApp(
+        runtime.services,
+        region_header=COUNTRY,
+        trusted_proxies=parse_trusted_proxies("10.0.0.0/24"),
+    )
+    headers = {"authorization": f"Bearer {issue_token('t' * 32, 'alice')}"}
+    if sent is not None:
+        headers[COUNTRY] = sent
+    transport = httpx.ASGITransport(app=app, client=(peer, 4321))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        for query in (LIKE, RECORD):
+            response = await client.post(
+                "/graphql", json={"query": query, "variables": {"id": "v1"}}, headers=headers
+            )
+            assert "errors" not in response.json(), response.json()
+    (reaction,) = await archived(runtime, workers, "reaction")
+    (view,) = await archived(runtime, workers, "view")
+    assert reaction["data"]["region"] == view["data"]["region"] == region
+    assert view["data"]["platform"] == "TV"
+
+
+async def test_a_websocket_context_has_the_upgrade_requests_region(runtime):
+    from starlette.websockets import WebSocket
+
+    from transport.graphql_app import GraphQLApp
+    from transport.region import parse_trusted_proxies
+
+    app = GraphQLApp(
+        runtime.services,
+        region_header=COUNTRY,
+        trusted_proxies=parse_trusted_proxies("2001:db8::/32"),
+    )
+
+    async def receive():
+        raise AssertionError("the context reads no message")
+
+    async def send(message):
+        raise AssertionError("the context sends no message")
+
+    def socket(peer):
+        scope = {
+            "type": "websocket",
+            "path": "/graphql",
+            "headers": [(COUNTRY.lower().encode(), b"nz")],
+            "client": (peer, 1),
+        }
+        return WebSocket(scope, receive, send)
+
+    assert (await app.get_context(socket("2001:db8::7"), None)).region == "NZ"
+    assert (await app.get_context(socket("2001:db9::7"), None)).region == "unknown"
+    # Without a configured header nobody's region is believed.
+    plain = GraphQLApp(runtime.services)
+    assert (await plain.get_context(socket("2001:db8::7"), None)).region == "unknown"

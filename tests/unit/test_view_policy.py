@@ -34,6 +34,7 @@ from domain.view_sessions import (
     check_view_event,
     check_visible_fraction,
     dedupe_key,
+    end_idle,
     step,
     viewer_key,
 )
@@ -1072,3 +1073,53 @@ def test_bad_raw_input_messages(changes, message):
     with pytest.raises(BadUserInput) as excinfo:
         event(**{"watched_ms": 1, **changes})
     assert str(excinfo.value) == message
+
+
+# ------------------------------------------------------------------ region and idle end
+
+
+@pytest.mark.parametrize(
+    ("regions", "kept"),
+    [
+        (["US"], "US"),
+        (["US", "FR", "unknown"], "US"),  # the first event's, whatever later requests say
+        (["unknown", "FR"], "unknown"),
+        ([None], "unknown"),  # not given: unknown
+    ],
+)
+def test_the_session_keeps_the_region_of_its_first_event(regions, kept):
+    pol = policy(ContentKind.VIDEO)
+    session = None
+    for i, region in enumerate(regions):
+        more = {} if region is None else {"region": region}
+        s = step(
+            pol,
+            session,
+            event(watched_ms=1_000, event_id=f"e{i}"),
+            duration_ms=None,
+            now=T0 + timedelta(seconds=i + 1),
+            last_counted_at=None,
+            **more,
+        )
+        assert s.session.region == kept
+        session = s.session
+
+
+@pytest.mark.parametrize(
+    ("first", "later", "counted"),
+    [
+        ({"watched_ms": 10_000}, {"watched_ms": 40_000}, False),  # would have counted now
+        ({"watched_ms": 40_000}, {"watched_ms": 1_000}, True),  # counted: stays counted
+    ],
+)
+def test_an_idle_ended_session_ignores_later_events(first, later, counted):
+    pol = policy(ContentKind.VIDEO)
+    (opened,) = play(pol, [(40, first)])
+    ended = end_idle(opened.session)
+    assert ended.ended and not opened.session.ended
+    # Nothing else changes: the end is said at the last event's time, with its totals.
+    assert replace(ended, ended=False) == opened.session
+    (after,) = play(pol, [(4000, later)], session=ended)
+    assert after.session is ended
+    assert after.decision.reason == "session ended: event ignored"
+    assert after.decision.counted is counted and not after.newly_counted
