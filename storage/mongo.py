@@ -36,6 +36,10 @@ def open_client(url: str, timeout_s: float = 5.0) -> Any:
     )
 
 
+# Open view sessions by last event, for the idle closer's "not ended, idle since"
+# (equality first, then the range).
+IDLE_INDEX = IndexModel([("ended", ASCENDING), ("last_event_at", ASCENDING)], name="idle_open")
+
 INDEXES: dict[str, list[IndexModel]] = {
     "reactions": [
         # (content_id, user_id) is unique through _id (see mongo_reactions.reaction_id).
@@ -57,6 +61,7 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("content_id", ASCENDING), ("counted", ASCENDING)]),
         IndexModel([("viewer_key", ASCENDING), ("content_id", ASCENDING)]),
         IndexModel([("outbox.occurred_at_ms", ASCENDING)], sparse=True),
+        IDLE_INDEX,
     ],
 }
 

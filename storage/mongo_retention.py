@@ -53,10 +53,15 @@ class MongoRetention:
         return await self._delete_older(self._events, before, limit)
 
     async def fold_sessions(self, before: datetime, limit: int) -> int:
-        """Fold (counted) and delete sessions whose last event is older than ``before``.
-        A session with outbox entries is left for the outbox relay (it may still
-        have to republish its event)."""
-        query = {"last_event_at": {"$lt": before}, "outbox.0": {"$exists": False}}
+        """Fold (counted) and delete ended sessions whose last event is older than
+        ``before``. A session with outbox entries is left for the outbox relay (it
+        may still have to republish its event); one not ended yet is left for the
+        session closer (workers/session_closer.py), whose end event analytics needs."""
+        query = {
+            "ended": True,
+            "last_event_at": {"$lt": before},
+            "outbox.0": {"$exists": False},
+        }
         projection = {"content_id": 1, "counted": 1, "viewer_key": 1}
         cursor = self._sessions.find(query, projection).limit(limit)
         ids: list[Any] = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import fields
+from datetime import datetime
 from typing import Any
 
 from pymongo import InsertOne, UpdateOne
@@ -15,7 +16,7 @@ from domain.events import EngagementEvent
 from domain.ports import StoredSession
 from domain.view_policy import ClientPlatform, ViewSource
 from domain.view_sessions import SessionStatus, ViewSession
-from storage.mongo import duplicate_key_errors
+from storage.mongo import IDLE_INDEX, duplicate_key_errors
 
 TALLIES = "view_tallies"
 _FIELDS = [f.name for f in fields(ViewSession)]
@@ -46,6 +47,7 @@ def to_doc(session: ViewSession) -> dict[str, Any]:
         "status": s.status.value,
         "qualified_ms": s.qualified_ms,
         "rejected_reason": s.rejected_reason,
+        "region": s.region,
     }
 
 
@@ -64,6 +66,8 @@ def new_doc(
     for name, value in to_doc(session).items():
         if value is not None and value != [] and name != "session_id":
             doc[name] = value
+    if session.region == "unknown":
+        del doc["region"]  # read back as "unknown", like documents from before regions
     doc["version"] = version
     doc["write_id"] = write_id
     if outbox:
@@ -80,6 +84,8 @@ def from_doc(doc: dict[str, Any]) -> ViewSession:
     values["source"] = ViewSource(values["source"]) if values["source"] else None
     values["platform"] = ClientPlatform(values["platform"]) if values["platform"] else None
     values["status"] = SessionStatus(values["status"])
+    # Sessions written before regions were recorded.
+    values["region"] = values["region"] or "unknown"
     return ViewSession(**values)
 
 
@@ -136,6 +142,15 @@ class MongoViewSessions:
             async for doc in self._col.find({"_id": {"$in": ids}, "write_id": write_id}, {"_id": 1})
         }
         return set(ids) - ours
+
+    async def ensure_idle_index(self) -> None:
+        await self._col.create_indexes([IDLE_INDEX])
+
+    async def idle(self, before: datetime, limit: int) -> list[StoredSession]:
+        """Up to ``limit`` sessions not ended whose last event is older than ``before``."""
+        query = {"ended": False, "last_event_at": {"$lt": before}}
+        cursor = self._col.find(query, {"outbox": 0}).limit(limit)
+        return [StoredSession(from_doc(doc), int(doc["version"])) async for doc in cursor]
 
     async def recount(self, content_ids: Sequence[str]) -> dict[str, dict[str, int]]:
         ids = list(content_ids)

@@ -202,6 +202,21 @@ async def test_retention_keeps_recent_documents_and_pending_outboxes(
     assert await mongo_db["view_sessions"].count_documents({}) == 1
 
 
+async def test_retention_leaves_open_sessions_to_the_session_closer(
+    runtime, deps, workers, mongo_db, many
+):
+    await record_views(
+        deps, Actor("v"), [{"content_id": "c00", "session_id": "s1", "watched_ms": 1_000}]
+    )
+    await mongo_db["view_sessions"].update_many({}, {"$set": {"outbox": []}})
+    store = MongoRetention(mongo_db)
+    later = datetime.now(UTC) + timedelta(hours=1)
+    # Idle, not ended: the closer still owes analytics its end event.
+    assert await store.fold_sessions(later, 10) == 0
+    await mongo_db["view_sessions"].update_many({}, {"$set": {"ended": True}})
+    assert await store.fold_sessions(later, 10) == 1
+
+
 def test_retention_runs_only_with_the_in_process_store(workers):
     # The fixture's settings have no MONGODB_URL: the embedded mode.
     assert isinstance(workers["retention"], Retention)
