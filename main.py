@@ -25,7 +25,7 @@ from typing import Annotated, Any
 import structlog
 from broadcaster import Broadcast
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -67,12 +67,14 @@ from transport.body_limit import BodyLimit
 from transport.graphiql import ROUTE as GRAPHIQL_ROUTE
 from transport.graphiql import GraphiQLPage
 from transport.graphql_app import GraphQLApp
+from transport.region import IPNetwork, parse_trusted_proxies
 from workers.aggregator import Aggregator
 from workers.archiver import Archiver
 from workers.loop_lag import probing
 from workers.outbox_relay import OutboxRelay
 from workers.reconciler import Reconciler
 from workers.retention import Retention
+from workers.session_closer import SessionCloser
 
 log = structlog.get_logger("likeview")
 
@@ -137,6 +139,13 @@ class Settings(BaseSettings):
     # Real MongoDB only: TTL indexes expire raw view events, archived events and
     # uncounted view sessions after this long; unset keeps them (storage/mongo.py).
     archive_ttl_s: int | None = Field(None, ge=3600)
+    # The viewer's region for analytics (transport/region.py): a header a proxy in
+    # front sets (e.g. CloudFront-Viewer-Country), believed only from TRUSTED_PROXIES
+    # (comma-separated IPs/CIDRs, the direct peers allowed to set it).
+    client_region_header: str | None = None
+    trusted_proxies: str = ""
+    # A view session without events for this long has ended (workers/session_closer.py).
+    session_idle_s: float = Field(1800.0, gt=0)
 
     @field_validator("allowed_origins", mode="before")
     @classmethod
@@ -145,6 +154,31 @@ class Settings(BaseSettings):
         if isinstance(raw, str):
             return [o.strip() for o in raw.split(",") if o.strip()]
         return raw
+
+    @field_validator("client_region_header", mode="before")
+    @classmethod
+    def _header_name(cls, raw: Any) -> Any:
+        if isinstance(raw, str):
+            return raw.strip() or None
+        return raw
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _trusted_proxies(cls, raw: str) -> str:
+        parse_trusted_proxies(raw)  # a bad entry fails start-up, named
+        return raw
+
+    @model_validator(mode="after")
+    def _region_needs_proxies(self) -> Settings:
+        if self.client_region_header and not self.trusted_proxy_networks():
+            raise ValueError(
+                "CLIENT_REGION_HEADER is set but TRUSTED_PROXIES is empty: no request's "
+                "region header would be believed; list the proxies that set it"
+            )
+        return self
+
+    def trusted_proxy_networks(self) -> tuple[IPNetwork, ...]:
+        return parse_trusted_proxies(self.trusted_proxies)
 
     @property
     def secret(self) -> str:
@@ -258,6 +292,9 @@ def build_workers(runtime: Runtime, consumer_name: str) -> dict[str, Any]:
         "reconciler": Reconciler(
             deps, RedisReconcileQueue(r, keys), interval_s=s.reconcile_interval_s
         ),
+        "session_closer": SessionCloser(
+            deps, MongoViewSessions(runtime.db), idle=timedelta(seconds=s.session_idle_s)
+        ),
     }
     if s.mongodb_url is None:
         # The in-process store enforces no TTL and every document is on this heap.
@@ -347,6 +384,7 @@ async def open_runtime(
 async def run_workers(runtime: Runtime, stop: asyncio.Event) -> None:
     name = f"{socket.gethostname()}-{os.getpid()}"
     runtime.workers = build_workers(runtime, name)
+    log.info("workers started", workers=list(runtime.workers))
     await asyncio.gather(*(w.run(stop) for w in runtime.workers.values()))
 
 
@@ -424,6 +462,8 @@ def create_app(settings: Settings | None = None, *, db: Any = None, redis: Any =
             await self.app(scope, receive, send)
 
     graphql_endpoint = _Endpoint()
+    # Parsed once here (Settings validated it already): get_context only checks membership.
+    trusted_proxies = settings.trusted_proxy_networks()
     graphiql = GraphiQLPage() if settings.graphiql else None
     ide_routes = (
         [Route(f"{GRAPHIQL_ROUTE}/{{path:path}}", graphiql.serve_asset)] if graphiql else []
@@ -443,6 +483,8 @@ def create_app(settings: Settings | None = None, *, db: Any = None, redis: Any =
                 introspection=settings.introspection,
                 graphiql=graphiql,
                 allowed_origins=settings.allowed_origins,
+                region_header=settings.client_region_header,
+                trusted_proxies=trusted_proxies,
             )
             _announce(settings, graphiql)
             _tune_gc()
@@ -533,9 +575,6 @@ async def _worker_main(settings: Settings) -> None:
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        log.info(
-            "workers started", workers=["aggregator", "archiver", "outbox_relay", "reconciler"]
-        )
         await run_workers(runtime, stop)
 
 
