@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from domain.analytics import AnalyticsPorts
 from domain.ports import (
     Clock,
     ContentRepository,
@@ -29,3 +30,5 @@ class Deps:
     views: ViewPorts | None = None
     # How long a duplicate request waits for the first one before giving up.
     idempotency_wait_s: float = 2.0
+    # Creator analytics' rollups and sketches (domain/analytics_reads.py).
+    analytics: AnalyticsPorts | None = None
