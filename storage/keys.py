@@ -73,6 +73,28 @@ class Keys:
     def view_dedupe(self, content_id: str, dedupe_key: str) -> str:
         return f"{self._tag(self.partition(content_id))}:vd:{content_id}:{dedupe_key}"
 
+    def analytics_applied(self, partition: int) -> str:
+        # Events the analytics worker applied (score: when), like applied() for counters.
+        return f"{self._tag(partition)}:an-applied"
+
+    def analytics_prefix(self) -> str:
+        # How every analytics sketch key starts (a rebuild of everything finds them so).
+        return f"{self.prefix}:{{an:"
+
+    def analytics_scope_prefix(self, scope: str) -> str:
+        # Every sketch of one analytics scope ("c:<content>", "u:<creator>") shares a
+        # hash tag, so a range's buckets can be counted together (PFCOUNT, SUNION).
+        return f"{self.analytics_prefix()}{scope}}}:"
+
+    def analytics_sketch(
+        self, scope: str, granularity: str, start_ms: int, kind: str
+    ) -> tuple[str, str, str]:
+        """(exact set, overflow marker, HyperLogLog) of one bucket's distinct people;
+        ``kind`` "v" for viewers, "r" for reacting users."""
+        base = f"{self.analytics_scope_prefix(scope)}{kind}:{granularity}:{start_ms}"
+        return f"{base}:set", f"{base}:over", f"{base}:hll"
+
     # Consumer group names are stream-scoped, not keys, but belong with them.
     AGGREGATOR_GROUP = "aggregator"
     ARCHIVE_GROUP = "archiver"
+    ANALYTICS_GROUP = "analytics"

@@ -12,3 +12,15 @@ OUTBOX_REPUBLISHED = Counter(
 RECONCILER_REPAIRS = Counter(
     "likeview_reconciler_repairs_total", "Contents whose Redis counters were repaired"
 )
+ANALYTICS_EVENTS = Counter(
+    "likeview_analytics_events_total", "Events the analytics worker folded into rollups"
+)
+ANALYTICS_SKIPPED = Counter(
+    "likeview_analytics_skipped_total",
+    "Events the analytics worker dropped as applied before (redelivered or replayed)",
+)
+ANALYTICS_BATCHES = Counter("likeview_analytics_batches_total", "Batches applied by analytics")
+ANALYTICS_REDONE = Counter(
+    "likeview_analytics_redone_total",
+    "Analytics bucket writes redone token by token (the bucket had seen part of a batch)",
+)

@@ -1,0 +1,257 @@
+"""Analytics rollups in MongoDB: one collection per granularity, one document per
+(scope, bucket), additive counters applied effectively once.
+
+A document: ``_id`` "<scope>|<start ms>", ``scope``, ``start`` (a date, for the
+TTL index), ``creator`` (content scopes: the creator top lists group these), the
+counters as nested fields (``platform: {IOS: {views: 3}}`` from the flat path
+``platform.IOS.views``), and ``seen``: the guard.
+
+The guard. Every write of a batch to a bucket is one upsert filtered on
+``seen: {$nin: <the batch's guard tokens for it>}`` that pushes those tokens and
+keeps the last GUARD_SIZE. If the bucket saw one of them already, the filter
+misses, the upsert tries to insert the existing ``_id`` and fails with a
+duplicate key: that bucket is then redone token by token, each write filtered on
+``seen: {$ne: token}``, where a duplicate key means "applied already". So a batch
+applied here whose ids did not reach the applied set (a crash in between) is not
+applied twice when it comes again, as long as fewer than GUARD_SIZE tokens
+reached that bucket in the meantime (workers/analytics.py keeps each write's
+share of that small).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pymongo import ASCENDING, IndexModel, UpdateOne
+from pymongo.errors import BulkWriteError
+
+from domain.analytics import (
+    RETENTION_MS,
+    BucketDelta,
+    BucketKey,
+    CoverPiece,
+    Fold,
+    Granularity,
+    TopContent,
+    add_counters,
+    at_ms,
+    content_scope,
+)
+from storage.mongo import duplicate_key_errors
+
+COLLECTIONS: dict[Granularity, str] = {
+    Granularity.MINUTE: "analytics_minute",
+    Granularity.HOUR: "analytics_hour",
+    Granularity.DAY: "analytics_day",
+}
+FIRSTS = "analytics_firsts"
+# Guard tokens a bucket remembers (see the module's docstring).
+GUARD_SIZE = 1000
+_META = frozenset({"_id", "scope", "start", "creator", "seen"})
+
+
+def bucket_id(scope: str, start_ms: int) -> str:
+    return f"{scope}|{start_ms}"
+
+
+def analytics_indexes(*, ttl: bool) -> dict[str, list[IndexModel]]:
+    """The creator top lists' (creator, start) index on every granularity; with
+    ``ttl`` (a real server only, as for storage/mongo.py's TTL indexes) the
+    minute and hour buckets expire with their retention counted from ``start``."""
+    out: dict[str, list[IndexModel]] = {}
+    for g, name in COLLECTIONS.items():
+        indexes = [IndexModel([("creator", ASCENDING), ("start", ASCENDING)], name="creator_start")]
+        retention = RETENTION_MS[g]
+        if ttl and retention is not None:
+            indexes.append(
+                IndexModel(
+                    [("start", ASCENDING)], name="start_ttl", expireAfterSeconds=retention // 1000
+                )
+            )
+        out[name] = indexes
+    return out
+
+
+async def ensure_analytics_indexes(db: Any, ttl: bool) -> None:
+    for name, indexes in analytics_indexes(ttl=ttl).items():
+        await db[name].create_indexes(indexes)
+
+
+def flatten(doc: Mapping[str, Any], prefix: str = "") -> dict[str, int]:
+    """A bucket document's counters as flat dotted paths (the guard and the
+    identifying fields left out)."""
+    out: dict[str, int] = {}
+    for name, value in doc.items():
+        if not prefix and name in _META:
+            continue
+        path = prefix + name
+        if isinstance(value, Mapping):
+            out.update(flatten(value, path + "."))
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            out[path] = int(value)
+    return out
+
+
+def _summed(parts: Sequence[Mapping[str, int]]) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for part in parts:
+        add_counters(total, part)
+    return total
+
+
+class MongoAnalytics:
+    def __init__(self, db: Any, guard_size: int = GUARD_SIZE) -> None:
+        self._db = db
+        self._cols = {g: db[name] for g, name in COLLECTIONS.items()}
+        self._firsts = db[FIRSTS]
+        self._guard = guard_size
+
+    # --- writes ---------------------------------------------------------------
+
+    def _upsert(
+        self, key: BucketKey, delta: BucketDelta, counters: Mapping[str, int], tokens: list[str]
+    ) -> UpdateOne:
+        on_insert: dict[str, Any] = {"scope": key.scope, "start": at_ms(key.start_ms)}
+        if delta.creator is not None:
+            on_insert["creator"] = delta.creator
+        guard: Any = {"$nin": tokens} if len(tokens) > 1 else {"$ne": tokens[0]}
+        update: dict[str, Any] = {
+            "$setOnInsert": on_insert,
+            "$push": {"seen": {"$each": tokens, "$slice": -self._guard}},
+        }
+        inc = {name: n for name, n in counters.items() if n}
+        if inc:
+            update["$inc"] = inc
+        return UpdateOne(
+            {"_id": bucket_id(key.scope, key.start_ms), "seen": guard}, update, upsert=True
+        )
+
+    async def apply(self, fold: Fold) -> int:
+        """Write a fold's counters and first likes; returns how many buckets had
+        to be redone token by token (they had seen some of the tokens)."""
+        first: dict[Granularity, list[tuple[BucketKey, BucketDelta]]] = {g: [] for g in self._cols}
+        for key, delta in fold.buckets.items():
+            if delta.parts:
+                first[key.granularity].append((key, delta))
+        redone = 0
+
+        async def write(g: Granularity) -> None:
+            nonlocal redone
+            items = first[g]
+            if not items:
+                return
+            ops = [self._upsert(k, d, d.counters, list(d.parts)) for k, d in items]
+            redo: list[UpdateOne] = []
+            try:
+                await self._cols[g].bulk_write(ops, ordered=False)
+            except BulkWriteError as exc:
+                for err in duplicate_key_errors(exc):
+                    # Seen some tokens, or another writer created the bucket at the
+                    # same moment: either way it exists now, and each token's own
+                    # write tells which is which.
+                    k, d = items[err["index"]]
+                    redone += 1
+                    redo += [
+                        self._upsert(k, d, _summed(parts), [token])
+                        for token, parts in d.parts.items()
+                    ]
+            if redo:
+                try:
+                    await self._cols[g].bulk_write(redo, ordered=False)
+                except BulkWriteError as exc:
+                    duplicate_key_errors(exc)  # each one: that token was applied already
+
+        await asyncio.gather(*(write(g) for g in self._cols), self._apply_firsts(fold))
+        return redone
+
+    async def _apply_firsts(self, fold: Fold) -> None:
+        if not fold.first_likes:
+            return
+        ops = [
+            UpdateOne({"_id": cid}, {"$min": {"first_like_ms": ms}}, upsert=True)
+            for cid, ms in fold.first_likes.items()
+        ]
+        try:
+            await self._firsts.bulk_write(ops, ordered=False)
+        except BulkWriteError as exc:
+            # Two first writes raced; the document exists now, so $min applies.
+            again = [ops[e["index"]] for e in duplicate_key_errors(exc)]
+            await self._firsts.bulk_write(again, ordered=False)
+
+    async def delete(
+        self,
+        scopes: Sequence[str] | None,
+        since_ms: int | None,
+        *,
+        first_likes_of: Sequence[str] | None = None,
+        all_first_likes: bool = False,
+    ) -> int:
+        """Remove buckets of some scopes (None: all) starting at ``since_ms`` or
+        later (None: all), and first likes of some contents; a rebuild's."""
+        removed = 0
+        for col in self._cols.values():
+            filters: list[dict[str, Any]] = []
+            since: dict[str, Any] = {} if since_ms is None else {"start": {"$gte": at_ms(since_ms)}}
+            if scopes is None:
+                filters.append(since)
+            else:
+                for scope in scopes:
+                    # An _id range (indexed), then the scope itself: another scope's
+                    # id may start with this one's.
+                    ids = {"$gte": f"{scope}|", "$lt": f"{scope}|~"}
+                    filters.append({"_id": ids, "scope": scope, **since})
+            for f in filters:
+                removed += (await col.delete_many(f)).deleted_count
+        if all_first_likes:
+            await self._firsts.delete_many({})
+        elif first_likes_of:
+            await self._firsts.delete_many({"_id": {"$in": list(first_likes_of)}})
+        return removed
+
+    # --- reads ----------------------------------------------------------------
+
+    async def buckets(
+        self, scope: str, granularity: Granularity, starts: Sequence[int]
+    ) -> dict[int, dict[str, int]]:
+        if not starts:
+            return {}
+        by_id = {bucket_id(scope, s): s for s in starts}
+        cursor = self._cols[granularity].find({"_id": {"$in": list(by_id)}}, {"seen": 0})
+        return {by_id[doc["_id"]]: flatten(doc) async for doc in cursor}
+
+    async def top_contents(self, creator_id: str, pieces: Sequence[CoverPiece]) -> list[TopContent]:
+        totals: dict[str, list[int]] = {}
+        for piece in pieces:
+            if not piece.starts:
+                continue
+            pipeline = [
+                {
+                    "$match": {
+                        "creator": creator_id,
+                        "start": {"$in": [at_ms(s) for s in piece.starts]},
+                    }
+                },
+                {
+                    "$group": {
+                        "_id": "$scope",
+                        "views": {"$sum": "$views"},
+                        "likes": {"$sum": "$likes_added"},
+                    }
+                },
+            ]
+            async for row in self._cols[piece.granularity].aggregate(pipeline):
+                acc = totals.setdefault(row["_id"], [0, 0])
+                acc[0] += int(row["views"])
+                acc[1] += int(row["likes"])
+        prefix = content_scope("")
+        return [
+            TopContent(scope[len(prefix) :], views, likes)
+            for scope, (views, likes) in totals.items()
+            if scope.startswith(prefix)
+        ]
+
+    async def first_like_ms(self, content_id: str) -> int | None:
+        doc = await self._firsts.find_one({"_id": content_id})
+        return None if doc is None else int(doc["first_like_ms"])

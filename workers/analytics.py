@@ -1,0 +1,220 @@
+"""The analytics worker: event log -> rollups (MongoDB) and sketches (Redis), effectively once.
+
+Per group of events (see ``GROUP_TOKENS``):
+
+1. drop events whose id is in the applied set (redelivered or replayed within
+   the dedupe horizon);
+2. fold the rest into per-bucket increments and write them: the sketches (adding
+   is idempotent) and the rollups, each bucket's write guarded by the tokens it
+   saw recently (storage/mongo_analytics.py);
+3. add the ids to the applied set.
+
+The deliveries are acknowledged after the last group. A crash after 2 and before
+3 redelivers; the guard then makes the second write a no-op.
+
+Guard tokens: an event's id, except for raw view events, whose token is their
+log entry (partition and message id). Raw view events are the bulk of the log and
+are only ever in one entry (no outbox republishes them; a repeated client event is
+refused by its session), so the entry names them exactly, and a bucket's guard
+holds one token for a whole recordViews batch instead of hundreds. Every other
+event may come again in a new entry (the outbox relay republishes), so it is its
+own token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from typing import Protocol
+
+import orjson
+
+from domain.analytics import ANALYTICS_KINDS, Fold, fold
+from domain.events import EngagementEvent
+from domain.log import Delivery, EventConsumer
+from domain.ports import ContentRepository
+from storage.mongo_analytics import GUARD_SIZE
+from workers.metrics import (
+    ANALYTICS_BATCHES,
+    ANALYTICS_EVENTS,
+    ANALYTICS_REDONE,
+    ANALYTICS_SKIPPED,
+)
+
+log = logging.getLogger(__name__)
+
+# At most this many guard tokens per group, so one group's tokens fill at most a
+# quarter of a bucket's guard: a crash between writing a group and remembering
+# it stays harmless while fewer than GUARD_SIZE - GROUP_TOKENS (750) other tokens
+# reach that bucket before the redelivery.
+GROUP_TOKENS = GUARD_SIZE // 4
+
+
+class RollupWriter(Protocol):
+    async def apply(self, fold: Fold) -> int:
+        """Write the fold's counters, guarded; returns how many bucket writes were
+        redone token by token."""
+
+
+class SketchWriter(Protocol):
+    async def add(self, fold: Fold) -> None: ...
+
+
+class AppliedEvents(Protocol):
+    async def unapplied(self, events: Sequence[EngagementEvent]) -> list[EngagementEvent]: ...
+
+    async def remember(self, events: Sequence[EngagementEvent]) -> None: ...
+
+
+def log_token(delivery: Delivery) -> str:
+    return f"log:{delivery.partition}:{delivery.message_id}"
+
+
+def groups(
+    deliveries: Sequence[Delivery], max_tokens: int = GROUP_TOKENS
+) -> list[list[tuple[EngagementEvent, str]]]:
+    """The deliveries' analytics events with their guard tokens, each event once (the
+    first time it appears), cut into groups of at most ``max_tokens`` tokens (a
+    single entry's raw view events stay together: they share one token)."""
+    out: list[list[tuple[EngagementEvent, str]]] = []
+    current: list[tuple[EngagementEvent, str]] = []
+    tokens = 0
+    seen: set[str] = set()
+
+    def take(event: EngagementEvent, token: str) -> None:
+        nonlocal current, tokens
+        if event.kind not in ANALYTICS_KINDS or event.event_id in seen:
+            return
+        seen.add(event.event_id)
+        if tokens >= max_tokens:
+            out.append(current)
+            current, tokens = [], 0
+        current.append((event, token))
+        tokens += 1
+
+    for d in deliveries:
+        for event in d.events:
+            take(event, event.event_id)
+        if d.raw_views:
+            raw = []
+            for r in orjson.loads(d.raw_views):
+                event = EngagementEvent.from_dict(r)
+                if event.kind in ANALYTICS_KINDS and event.event_id not in seen:
+                    seen.add(event.event_id)
+                    raw.append(event)
+            if not raw:
+                continue
+            if tokens >= max_tokens:
+                out.append(current)
+                current, tokens = [], 0
+            token = log_token(d)
+            current.extend((event, token) for event in raw)
+            tokens += 1
+    if current:
+        out.append(current)
+    return out
+
+
+class AnalyticsWorker:
+    def __init__(
+        self,
+        consumer: EventConsumer,
+        contents: ContentRepository,
+        rollups: RollupWriter,
+        sketches: SketchWriter,
+        applied: AppliedEvents,
+        *,
+        batch: int = 200,
+        block_ms: int = 500,
+        claim_idle_ms: int = 30_000,
+        group_tokens: int = GROUP_TOKENS,
+    ) -> None:
+        self._consumer = consumer
+        self._contents = contents
+        self._rollups = rollups
+        self._sketches = sketches
+        self._applied = applied
+        self._batch = batch
+        self._block_ms = block_ms
+        self._claim_idle_ms = claim_idle_ms
+        self._group_tokens = group_tokens
+        self.applied_batches = 0
+
+    async def process(self, deliveries: Sequence[Delivery]) -> int:
+        """Apply the deliveries' events, then acknowledge them; returns how many
+        events were applied (not applied before)."""
+        if not deliveries:
+            return 0
+        applied = 0
+        for group in groups(deliveries, self._group_tokens):
+            applied += await self._apply(group)
+        # Only after every group is written and remembered: a crash before this
+        # redelivers, and steps 1 and 2 turn the redelivery into a no-op.
+        await self._consumer.ack(deliveries)
+        self.applied_batches += 1
+        ANALYTICS_BATCHES.inc()
+        return applied
+
+    async def _apply(self, group: list[tuple[EngagementEvent, str]]) -> int:
+        events = [e for e, _ in group]
+        fresh = await self._applied.unapplied(events)
+        ANALYTICS_SKIPPED.inc(len(events) - len(fresh))
+        if not fresh:
+            return 0
+        token_of = {e.event_id: token for e, token in group}
+        found = await self._contents.get_many(list(dict.fromkeys(e.content_id for e in fresh)))
+        unknown = {e.content_id for e in fresh} - set(found)
+        if unknown:
+            # Events exist only for registered contents; without one there is no
+            # creator to roll up into, so these count for their content alone.
+            log.warning("analytics events of unregistered contents", extra={"ids": sorted(unknown)})
+        folded = fold(
+            fresh,
+            {cid: c.creator_id for cid, c in found.items()},
+            lambda e: token_of[e.event_id],
+        )
+        _, redone = await asyncio.gather(self._sketches.add(folded), self._rollups.apply(folded))
+        ANALYTICS_REDONE.inc(redone)
+        await self._applied.remember(fresh)
+        ANALYTICS_EVENTS.inc(len(fresh))
+        return len(fresh)
+
+    async def run_once(self) -> int:
+        """Drain what is there (own pending first), then return the count."""
+        await self._consumer.ensure_groups()
+        total = 0
+        while items := await self._consumer.read(self._batch, None, pending=True):
+            total += await self.process(items)
+            if len(items) < self._batch:
+                break
+        while items := await self._consumer.read(self._batch, None):
+            total += await self.process(items)
+        return total
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self._consumer.ensure_groups()
+        await self.run_once()
+        # A batch's guard protects it for a number of later events, not for ever:
+        # failed and orphaned deliveries are taken up again soon, busy or not
+        # (the aggregator only does so when idle).
+        last_claim = time.monotonic()
+        retry_own = False
+        while not stop.is_set():
+            try:
+                if retry_own:
+                    items = await self._consumer.read(self._batch, None, pending=True)
+                    retry_own = False
+                else:
+                    items = await self._consumer.read(self._batch, self._block_ms)
+                if time.monotonic() - last_claim >= self._claim_idle_ms / 1000:
+                    last_claim = time.monotonic()
+                    items += await self._consumer.claim_stale(self._claim_idle_ms, self._batch)
+                await self.process(items)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("analytics batch failed; retrying")
+                retry_own = True
+                await asyncio.sleep(1)
