@@ -18,7 +18,7 @@ import socket
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -35,7 +35,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
 import domain.view_policy
+from domain.analytics import AnalyticsPorts
 from domain.deps import Deps
+from domain.errors import ContentNotFound
 from domain.ports import ViewPorts
 from domain.view_policy import PolicyBook
 from resolvers.auth import DEFAULT_MAX_LIFETIME_S, DEFAULT_TTL_S, TokenVerifier, issue_token
@@ -47,12 +49,14 @@ from storage.clock import SystemClock
 from storage.embedded_mongo import open_embedded_client
 from storage.keys import Keys
 from storage.mongo import ensure_indexes, open_client, ping, unreachable
+from storage.mongo_analytics import MongoAnalytics, ensure_analytics_indexes
 from storage.mongo_contents import MongoContents
 from storage.mongo_events import MongoEventArchive
 from storage.mongo_outbox import MongoOutbox
 from storage.mongo_reactions import MongoReactions
 from storage.mongo_retention import MongoRetention
 from storage.mongo_view_sessions import MongoViewSessions
+from storage.redis_analytics import RedisAnalytics
 from storage.redis_counters import RedisCounters
 from storage.redis_idempotency import RedisIdempotency
 from storage.redis_persisted_queries import RedisPersistedQueries
@@ -69,6 +73,8 @@ from transport.graphiql import GraphiQLPage
 from transport.graphql_app import GraphQLApp
 from transport.region import IPNetwork, parse_trusted_proxies
 from workers.aggregator import Aggregator
+from workers.analytics import AnalyticsWorker
+from workers.analytics_rebuild import rebuild as rebuild_analytics
 from workers.archiver import Archiver
 from workers.loop_lag import probing
 from workers.outbox_relay import OutboxRelay
@@ -127,7 +133,7 @@ class Settings(BaseSettings):
     max_query_tokens: int = Field(2_000, ge=500)
     max_query_depth: int = Field(15, ge=1)
     max_query_aliases: int = Field(30, ge=0)
-    max_query_cost: int = Field(50_000, ge=100)
+    max_query_cost: int = Field(100_000, ge=100)
     max_list_items: int = Field(2_000, ge=100)
     max_fragment_nesting: int = Field(20, ge=1)
     max_selections: int = Field(200, ge=10)
@@ -271,6 +277,7 @@ def build_workers(runtime: Runtime, consumer_name: str) -> dict[str, Any]:
     s, keys, deps, r = runtime.settings, runtime.services.keys, runtime.deps, runtime.redis
     archive = MongoEventArchive(runtime.db)
     publisher: Any = RedisPublisher(r) if s.redis_url else HubPublisher(runtime.services.hub)
+    sketches = RedisAnalytics(r, keys, s.event_dedupe_horizon_s * 1000)
     workers: dict[str, Any] = {
         "aggregator": Aggregator(
             RedisEventConsumer(r, keys, Keys.AGGREGATOR_GROUP, consumer_name),
@@ -291,6 +298,13 @@ def build_workers(runtime: Runtime, consumer_name: str) -> dict[str, Any]:
         ),
         "reconciler": Reconciler(
             deps, RedisReconcileQueue(r, keys), interval_s=s.reconcile_interval_s
+        ),
+        "analytics": AnalyticsWorker(
+            RedisEventConsumer(r, keys, Keys.ANALYTICS_GROUP, consumer_name),
+            deps.contents,
+            MongoAnalytics(runtime.db),
+            sketches,
+            sketches,
         ),
         "session_closer": SessionCloser(
             deps, MongoViewSessions(runtime.db), idle=timedelta(seconds=s.session_idle_s)
@@ -339,6 +353,9 @@ async def open_runtime(
     # TTL indexes only on a real server: the in-process store would check a TTL index
     # by scanning its whole collection on every lookup, and has the retention worker.
     await ensure_indexes(db, ttl_s=settings.archive_ttl_s if settings.mongodb_url else None)
+    await ensure_analytics_indexes(db, ttl=settings.mongodb_url is not None)
+    analytics_sketches = RedisAnalytics(redis, keys, settings.event_dedupe_horizon_s * 1000)
+    await analytics_sketches.load_scripts()
     reactions = MongoReactions(db)
     view_sessions = MongoViewSessions(db)
     counters = RedisCounters(redis, keys, settings.event_dedupe_horizon_s * 1000)
@@ -354,6 +371,7 @@ async def open_runtime(
         idempotency=RedisIdempotency(redis, keys, settings.idempotency_ttl_s),
         sources=[reactions, view_sessions],
         views=ViewPorts(view_sessions, marks, load_policies(settings)),
+        analytics=AnalyticsPorts(MongoAnalytics(db), analytics_sketches),
     )
     try:
         async with LiveHub(
@@ -578,6 +596,28 @@ async def _worker_main(settings: Settings) -> None:
         await run_workers(runtime, stop)
 
 
+def _since(raw: str) -> datetime:
+    """--since: an ISO date or date-time; without an offset, UTC."""
+    moment = datetime.fromisoformat(raw)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+async def _analytics_rebuild(
+    settings: Settings, content: str | None, since: datetime | None
+) -> int:
+    configure_logging(settings)
+    async with open_runtime(settings) as runtime:
+        return await rebuild_analytics(
+            runtime.db,
+            runtime.redis,
+            runtime.services.keys,
+            runtime.deps.contents,
+            content_id=content,
+            since=since,
+            dedupe_horizon_s=settings.event_dedupe_horizon_s,
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="likeview")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -590,9 +630,16 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("--role", action="append", default=[])
     token.add_argument("--ttl", type=int, default=DEFAULT_TTL_S)
     sub.add_parser("schema", help="print the GraphQL schema (SDL)")
+    analytics = sub.add_parser("analytics", help="creator analytics maintenance")
+    analytics_sub = analytics.add_subparsers(dest="analytics_command", required=True)
+    rebuild = analytics_sub.add_parser(
+        "rebuild", help="recompute rollups and sketches from the archived events"
+    )
+    rebuild.add_argument("--content", help="one content (and its creator's totals)")
+    rebuild.add_argument("--since", type=_since, help="from this UTC day on (ISO date)")
     args = parser.parse_args(argv)
     settings = Settings()
-    if args.command in ("serve", "worker") and settings.mongodb_url:
+    if args.command in ("serve", "worker", "analytics") and settings.mongodb_url:
         problem = unreachable(settings.mongodb_url, settings.mongodb_timeout_s)
         if problem is not None:
             print(f"likeview: {problem}", file=sys.stderr)
@@ -625,6 +672,13 @@ def main(argv: list[str] | None = None) -> int:
         print(issue_token(settings.secret, args.sub, args.role, args.ttl))
     elif args.command == "schema":
         print(build_schema().as_str())
+    elif args.command == "analytics":
+        try:
+            n = asyncio.run(_analytics_rebuild(settings, args.content, args.since))
+        except ContentNotFound as exc:
+            print(f"likeview: {exc.message}", file=sys.stderr)
+            return 2
+        print(f"analytics rebuilt from {n} archived events")
     return 0
 
 

@@ -50,14 +50,25 @@ CODE = "GRAPHQL_VALIDATION_FAILED"
 # an int, or ("arg", name, most) for the length of a literal list argument,
 # or PAGE for "the first/last of the field that holds this one".
 PAGE = "page"
-ListBound = int | str | tuple[str, str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Points:
+    """A list the domain sizes from the operation's own range (an analytics series:
+    one point per bucket, up to ``most``). It counts toward the result size (cost),
+    not toward the list items a client asks for: no ``first`` can shrink it."""
+
+    most: int
+
+
+ListBound = int | str | tuple[str, str, int] | Points
 
 
 @dataclass(frozen=True, slots=True)
 class Limits:
     max_depth: int = 15
     max_aliases: int = 30
-    max_cost: int = 50_000
+    max_cost: int = 100_000
     # List items (cards, reactors, introspection entries) one operation may ask for.
     max_list_items: int = 2_000
     max_fragment_nesting: int = 20
@@ -297,8 +308,8 @@ class _Walk:
 
     def _field(self, node: FieldNode, parent: Any, level: int, page: int | None) -> _Summary:
         aliases = 1 if node.alias is not None else 0
-        field_type, items, is_list = self._field_type(node, parent, page)
-        own = items if is_list else 0
+        field_type, items, is_list, counted = self._field_type(node, parent, page)
+        own = items if is_list and counted else 0
         if node.selection_set is None:
             return _Summary(0, aliases, items, 1, own)
         inner = self._selection(node.selection_set, field_type, level + 1, _page_of(node))
@@ -310,12 +321,14 @@ class _Walk:
             own + items * inner.items,
         )
 
-    def _field_type(self, node: FieldNode, parent: Any, page: int | None) -> tuple[Any, int, bool]:
+    def _field_type(
+        self, node: FieldNode, parent: Any, page: int | None
+    ) -> tuple[Any, int, bool, bool]:
         """The field's named type, how many items it returns at most (1 if not a
-        list) and whether it is a list."""
+        list), whether it is a list, and whether its items count as list items."""
         name = node.name.value
         if name == "__typename":
-            return None, 1, False
+            return None, 1, False, True
         if name == "__schema" and parent is self._schema.query_type:
             definition: Any = SchemaMetaFieldDef
         elif name == "__type" and parent is self._schema.query_type:
@@ -324,14 +337,19 @@ class _Walk:
             fields = getattr(parent, "fields", None)
             definition = fields.get(name) if isinstance(fields, dict) else None
         if definition is None:
-            return None, 1, False  # unknown: graphql-core's validation says so
-        t, items, is_list = definition.type, 1, False
+            return None, 1, False, True  # unknown: graphql-core's validation says so
+        t, items, is_list, counted = definition.type, 1, False, True
         while isinstance(t, GraphQLNonNull | GraphQLList):
             if isinstance(t, GraphQLList):
-                items *= self._list_bound(parent.name, name, node, page)
+                bound = self._bounds.get((parent.name, name))
+                if isinstance(bound, Points):
+                    items *= bound.most
+                    counted = False
+                else:
+                    items *= self._list_bound(parent.name, name, node, page)
                 is_list = True
             t = t.of_type
-        return t, items, is_list
+        return t, items, is_list, counted
 
     def _list_bound(self, parent: str, field: str, node: FieldNode, page: int | None) -> int:
         literal = _page_of(node)
@@ -340,6 +358,8 @@ class _Walk:
         bound = self._bounds.get((parent, field), self._limits.default_list_bound)
         if bound == PAGE:
             return page if page is not None else self._limits.default_list_bound
+        if isinstance(bound, Points):  # pragma: no cover - _field_type handles these
+            return bound.most
         if isinstance(bound, tuple):
             _, arg_name, most = bound
             for arg in node.arguments or ():

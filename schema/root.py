@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Iterable
+from datetime import timedelta
 from typing import Any
 
 import strawberry
@@ -16,20 +17,24 @@ from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
+from domain.analytics import BUCKET_MS, HISTOGRAM_BINS, MAX_RANGE
+from domain.analytics_reads import MAX_TOP
 from domain.catalog import MAX_REGISTRATIONS
 from domain.reactions import ReactionType
 from domain.reads import MAX_BATCH
+from domain.view_policy import ClientPlatform, ViewSource
 from domain.view_recording import MAX_VIEW_BATCH
 from domain.view_sessions import MAX_FLAGS
-from resolvers import contents, engagement, live, views
+from resolvers import analytics, contents, engagement, live, views
 from resolvers.context import Info
+from schema.analytics import ContentAnalytics, CreatorAnalytics
 from schema.contents import Content
 from schema.documents import CachedDocuments, DocumentPolicy, DocumentRules
 from schema.engagement import EngagementSummary, LikePayload, ReactorConnection
 from schema.errors import log_client_errors
 from schema.execution import CompiledExecutionContext
 from schema.inputs import use_input_hooks
-from schema.limits import PAGE, ListBound
+from schema.limits import PAGE, ListBound, Points
 from schema.metrics import ObservedErrorCodes
 from schema.prepared import PreparedExecution
 from schema.views import ViewPayload, ViewSessionInfo
@@ -50,6 +55,20 @@ class Query:
     )
     reactors: ReactorConnection = strawberry.field(
         resolver=engagement.reactors, description="Newest first; first <= 100."
+    )
+    content_analytics: ContentAnalytics = strawberry.field(
+        resolver=analytics.content_analytics,
+        description=(
+            "A content's dashboard over a range, from the analytics rollups. The "
+            "content's creator, or roles admin or service (FORBIDDEN otherwise)."
+        ),
+    )
+    creator_analytics: CreatorAnalytics = strawberry.field(
+        resolver=analytics.creator_analytics,
+        description=(
+            "The same totals and series summed over a creator's contents, and the top "
+            "contents of the range (top <= 100). The creator, or roles admin or service."
+        ),
     )
     view_session: ViewSessionInfo | None = strawberry.field(
         resolver=views.view_session,
@@ -90,6 +109,12 @@ class Subscription:
             yield summary
 
 
+# The longest series a range may ask for: every granularity's longest range, in
+# buckets, plus one for the widening to whole buckets.
+SERIES_POINTS = Points(
+    max(limit // timedelta(milliseconds=BUCKET_MS[g]) for g, (limit, _) in MAX_RANGE.items()) + 1
+)
+
 # The most items each list field returns, for the cost limit (schema.limits):
 # what the domain enforces, so the estimate is a bound, not a guess.
 LIST_BOUNDS: dict[tuple[str, str], ListBound] = {
@@ -99,6 +124,17 @@ LIST_BOUNDS: dict[tuple[str, str], ListBound] = {
     ("ReactorConnection", "edges"): PAGE,
     ("EngagementSummary", "reactions"): len(ReactionType),
     ("ViewSessionInfo", "flags"): MAX_FLAGS,
+    # A series has one point per bucket of its range (Points: no `first` can shrink
+    # it, so it counts toward the result size only).
+    ("ContentAnalytics", "series"): SERIES_POINTS,
+    ("CreatorAnalytics", "series"): SERIES_POINTS,
+    ("ContentAnalytics", "reactions"): len(ReactionType),
+    ("ContentAnalytics", "byPlatform"): len(ClientPlatform) + 1,
+    ("ContentAnalytics", "bySource"): len(ViewSource) + 1,
+    ("ContentAnalytics", "byRegion"): 26 * 26 + 1,  # two letters, or unknown
+    ("Completion", "histogram"): HISTOGRAM_BINS,
+    ("CreatorAnalytics", "topByViews"): MAX_TOP,
+    ("CreatorAnalytics", "topByLikes"): MAX_TOP,
 }
 
 

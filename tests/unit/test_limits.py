@@ -219,3 +219,41 @@ async def test_long_fragment_chains_get_a_coded_error_not_a_recursion_error(leng
         "GRAPHQL_VALIDATION_FAILED",
         "GRAPHQL_PARSE_FAILED",
     }
+
+
+DASHBOARD = """query($id: ID!, $r: TimeRange!) {{ {fields} }}"""
+ANALYTICS = (
+    "contentAnalytics(contentId: $id, range: $r, granularity: HOUR) "
+    "{ totals { views } series { start likesAdded likesRemoved netLikes views watchTimeMs } "
+    "byPlatform { key views } completion { histogram } }"
+)
+
+
+def test_a_series_counts_toward_the_result_size_not_the_list_items() -> None:
+    from schema.root import SERIES_POINTS
+
+    # One series of the longest range is 9,601 points: far above the 2,000 list
+    # items a client may ask for, which a series is not (no `first` shrinks it).
+    assert SERIES_POINTS.most == 400 * 24 + 1
+    one = parse(DASHBOARD.format(fields=ANALYTICS))
+    assert CHECK.check(one) == []
+    # Its points count toward the cost: 6 values each, plus the point itself.
+    cost = 9_601 * 7
+    assert DocumentLimits(SCHEMA._schema, Limits(max_cost=cost + 100), LIST_BOUNDS).check(one) == []
+    tight = DocumentLimits(SCHEMA._schema, Limits(max_cost=cost - 1), LIST_BOUNDS).check(one)
+    assert "could return" in tight[0].message
+
+
+def test_aliased_series_are_refused_by_the_result_size() -> None:
+    two = parse(DASHBOARD.format(fields=f"a: {ANALYTICS} b: {ANALYTICS}"))
+    (error,) = CHECK.check(two)
+    assert "could return" in error.message
+
+
+def test_the_other_analytics_lists_count_as_list_items() -> None:
+    # Breakdowns and histograms are ordinary bounded lists: they count.
+    query = parse(
+        DASHBOARD.format(fields="contentAnalytics(contentId: $id, range: $r) { byRegion { key } }")
+    )
+    limits = DocumentLimits(SCHEMA._schema, Limits(max_list_items=26 * 26), LIST_BOUNDS)
+    assert "list items" in limits.check(query)[0].message
