@@ -112,6 +112,9 @@ class RetentionStore(Protocol):
         """Sessions idle since before ``before``; counted ones are kept in a recount's
         truth (folded into per-content tallies) before they go."""
 
+    async def expire_analytics(self, now: datetime, limit: int) -> int:
+        """Analytics buckets past their own retention (not the window's)."""
+
 
 @dataclass(frozen=True, slots=True)
 class OutboxEntry:

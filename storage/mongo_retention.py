@@ -23,11 +23,13 @@ dedupe mark in Redis still keeps it from counting twice within its window).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo import UpdateOne
 
+from domain.analytics import RETENTION_MS
+from storage.mongo_analytics import COLLECTIONS
 from storage.mongo_view_sessions import TALLIES
 
 
@@ -37,6 +39,11 @@ class MongoRetention:
         self._events = db["events"]
         self._sessions = db["view_sessions"]
         self._tallies = db[TALLIES]
+        self._analytics = {
+            g: (db[name], keep)
+            for g, name in COLLECTIONS.items()
+            if (keep := RETENTION_MS[g]) is not None
+        }
 
     async def _delete_older(self, col: Any, before: datetime, limit: int) -> int:
         # archived_at: when stored (the field a server's TTL index would use too).
@@ -51,6 +58,20 @@ class MongoRetention:
 
     async def expire_events(self, before: datetime, limit: int) -> int:
         return await self._delete_older(self._events, before, limit)
+
+    async def expire_analytics(self, now: datetime, limit: int) -> int:
+        """Minute and hour buckets past their retention (48 h, 400 days), as the TTL
+        indexes of a real server expire them; day buckets are kept."""
+        removed = 0
+        for col, keep_ms in self._analytics.values():
+            before = now - timedelta(milliseconds=keep_ms)
+            cursor = col.find({"start": {"$lt": before}}, {"_id": 1}).limit(limit - removed)
+            ids = [doc["_id"] async for doc in cursor]
+            if ids:
+                removed += int((await col.delete_many({"_id": {"$in": ids}})).deleted_count)
+            if removed >= limit:
+                break
+        return removed
 
     async def fold_sessions(self, before: datetime, limit: int) -> int:
         """Fold (counted) and delete ended sessions whose last event is older than

@@ -49,11 +49,14 @@ class Retention:
 
     async def run_once(self, stop: asyncio.Event | None = None) -> RetentionReport:
         report = RetentionReport()
-        before = self._clock.now() - self._keep
+        now = self._clock.now()
+        before = now - self._keep
         steps: dict[str, Callable[[datetime, int], Awaitable[int]]] = {
             "view_events": self._store.expire_raw_views,
             "events": self._store.expire_events,
             "view_sessions": self._store.fold_sessions,
+            # Minute and hour buckets keep their own retention, whatever the window.
+            "analytics": lambda _, limit: self._store.expire_analytics(now, limit),
         }
         for name, step in steps.items():
             removed = 0

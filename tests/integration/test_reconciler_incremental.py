@@ -217,6 +217,24 @@ async def test_retention_leaves_open_sessions_to_the_session_closer(
     assert await store.fold_sessions(later, 10) == 1
 
 
+async def test_retention_expires_analytics_buckets_as_ttl_indexes_would(mongo_db):
+    now = datetime.now(UTC)
+    ages = {"fresh": timedelta(hours=1), "old": timedelta(days=3), "ancient": timedelta(days=401)}
+    for col in ("analytics_minute", "analytics_hour", "analytics_day"):
+        await mongo_db[col].insert_many(
+            [{"_id": name, "start": now - age} for name, age in ages.items()]
+        )
+    removed = await MongoRetention(mongo_db).expire_analytics(now, 100)
+    assert removed == 2 + 1  # minutes past 48 h; hours past 400 days; days kept
+
+    async def left(col: str) -> set[str]:
+        return {d["_id"] async for d in mongo_db[col].find({}, {"_id": 1})}
+
+    assert await left("analytics_minute") == {"fresh"}
+    assert await left("analytics_hour") == {"fresh", "old"}
+    assert await left("analytics_day") == {"fresh", "old", "ancient"}
+
+
 def test_retention_runs_only_with_the_in_process_store(workers):
     # The fixture's settings have no MONGODB_URL: the embedded mode.
     assert isinstance(workers["retention"], Retention)
