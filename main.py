@@ -1,9 +1,12 @@
 """Likeview's composition root: settings, resources, app factory, workers, CLI.
 
 python main.py serve [--host H] [--port P]   the API (embedded backends unless URLs are set)
-python main.py worker                         aggregator, archiver, outbox relay, reconciler
+python main.py worker                         the workers (aggregator, archiver, outbox relay,
+                                              reconciler, analytics, session closer)
 python main.py token --sub USER [--role R]    a development bearer token
 python main.py schema                         print the GraphQL SDL
+python main.py analytics rebuild [--content ID] [--since DATE]   analytics from the archive
+python main.py export events --since T [--until T] --out DIR     the archive as Parquet
 """
 
 from __future__ import annotations
@@ -76,6 +79,7 @@ from workers.aggregator import Aggregator
 from workers.analytics import AnalyticsWorker
 from workers.analytics_rebuild import rebuild as rebuild_analytics
 from workers.archiver import Archiver
+from workers.export import add_export_parser, run_export
 from workers.loop_lag import probing
 from workers.outbox_relay import OutboxRelay
 from workers.reconciler import Reconciler
@@ -618,6 +622,19 @@ async def _analytics_rebuild(
         )
 
 
+async def _export_main(settings: Settings, args: argparse.Namespace) -> int:
+    configure_logging(settings)
+    if settings.mongodb_url is None:
+        # The embedded store lives in the API process's memory: nothing to read here.
+        print("likeview: export needs MONGODB_URL", file=sys.stderr)
+        return 2
+    client = open_client(settings.mongodb_url, settings.mongodb_timeout_s)
+    try:
+        return await run_export(args, client[settings.mongodb_db])
+    finally:
+        client.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="likeview")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -637,9 +654,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     rebuild.add_argument("--content", help="one content (and its creator's totals)")
     rebuild.add_argument("--since", type=_since, help="from this UTC day on (ISO date)")
+    add_export_parser(sub)  # export events (docs/EXPORT.md)
     args = parser.parse_args(argv)
     settings = Settings()
-    if args.command in ("serve", "worker", "analytics") and settings.mongodb_url:
+    if args.command in ("serve", "worker", "analytics", "export") and settings.mongodb_url:
         problem = unreachable(settings.mongodb_url, settings.mongodb_timeout_s)
         if problem is not None:
             print(f"likeview: {problem}", file=sys.stderr)
@@ -679,6 +697,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"likeview: {exc.message}", file=sys.stderr)
             return 2
         print(f"analytics rebuilt from {n} archived events")
+    elif args.command == "export":
+        return asyncio.run(_export_main(settings, args))
     return 0
 
 

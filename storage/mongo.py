@@ -56,6 +56,11 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
     "events": [
         IndexModel([("content_id", ASCENDING), ("occurred_at_ms", ASCENDING)]),
+        # The Parquet export and the analytics rebuild read by time.
+        IndexModel([("occurred_at_ms", ASCENDING), ("_id", ASCENDING)]),
+    ],
+    "view_events": [
+        IndexModel([("events.occurred_at_ms", ASCENDING)]),
     ],
     "view_sessions": [
         IndexModel([("content_id", ASCENDING), ("counted", ASCENDING)]),
