@@ -286,6 +286,23 @@ def _int(value: object) -> int:
         return 0
 
 
+# Creator scopes also count views and likes added per content, under
+# "content.<key>.<counter>": the top lists then read the creator's own buckets
+# (one per bucket of the range) instead of every content's.
+CONTENTS = "content"
+TOP_COUNTERS = (VIEWS, LIKES_ADDED)
+
+
+def content_key(content_id: str) -> str:
+    """A content id as one field name: a MongoDB field name holds no '.' and does
+    not start with '$' ('%' is escaped first, so the mapping reverses exactly)."""
+    return content_id.replace("%", "%25").replace(".", "%2E").replace("$", "%24")
+
+
+def content_of_key(key: str) -> str:
+    return key.replace("%2E", ".").replace("%24", "$").replace("%25", "%")
+
+
 def _breakdowns(data: Mapping[str, object], name: str, n: int, into: dict[str, int]) -> None:
     into[f"{PLATFORM}.{dimension_key(data.get('platform'))}.{name}"] = n
     into[f"{SOURCE}.{dimension_key(data.get('source'))}.{name}"] = n
@@ -417,21 +434,28 @@ def fold(
         guard = event.event_id if token is None else token(event)
         cid = event.content_id
         creator = creators.get(cid)
-        scopes = [(content_scope(cid), creator)]
+        scopes: list[tuple[str, str | None, dict[str, int]]] = [
+            (content_scope(cid), creator, counters)
+        ]
         if creator is not None:
-            scopes.append((creator_scope(creator), None))
+            mine = {
+                f"{CONTENTS}.{content_key(cid)}.{name}": counters[name]
+                for name in TOP_COUNTERS
+                if name in counters
+            }
+            scopes.append((creator_scope(creator), None, {**counters, **mine}))
         ms = event.occurred_at_ms
-        for scope, owner in scopes:
+        for scope, owner, adds in scopes:
             for g, size in grans:
                 key = BucketKey(scope, g, ms - ms % size)
                 delta = buckets.get(key)
                 if delta is None:
                     delta = buckets[key] = BucketDelta(creator=owner)
-                if counters:
+                if adds:
                     acc = delta.counters
-                    for name, n in counters.items():
+                    for name, n in adds.items():
                         acc[name] = acc.get(name, 0) + n
-                    delta.parts.setdefault(guard, []).append(counters)
+                    delta.parts.setdefault(guard, []).append(adds)
                 if viewer is not None:
                     delta.viewers.add(viewer)
                 if reactor is not None:
@@ -531,6 +555,20 @@ def completion(counters: Mapping[str, int]) -> Completion:
     )
 
 
+def content_totals(counters: Mapping[str, int]) -> list[TopContent]:
+    """Views and likes added per content, from a creator scope's summed counters."""
+    per: dict[str, dict[str, int]] = {}
+    prefix = f"{CONTENTS}."
+    for name, n in counters.items():
+        if name.startswith(prefix):
+            key, _, counter = name[len(prefix) :].rpartition(".")
+            per.setdefault(key, {})[counter] = n
+    return [
+        TopContent(content_of_key(key), c.get(VIEWS, 0), c.get(LIKES_ADDED, 0))
+        for key, c in per.items()
+    ]
+
+
 def top_contents(
     rows: Iterable[TopContent], top: int
 ) -> tuple[tuple[TopContent, ...], tuple[TopContent, ...]]:
@@ -558,8 +596,9 @@ class RollupReader(Protocol):
         """The counters of a scope's buckets at these starts (absent: no activity)."""
 
     async def top_contents(self, creator_id: str, pieces: Sequence[CoverPiece]) -> list[TopContent]:
-        """Views and likes added per content of the creator over the pieces: one
-        aggregate per granularity of the cover, never one query per content."""
+        """Views and likes added per content of the creator over the pieces, from the
+        creator's own buckets (their "content.*" counters), never one query per
+        content."""
 
     async def first_like_ms(self, content_id: str) -> int | None: ...
 

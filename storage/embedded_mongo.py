@@ -27,10 +27,6 @@ EMULATED_INDEXES: dict[str, tuple[str, ...]] = {
     # The embedded retention's "stored before" (the TTL field on a server).
     "events": ("archived_at",),
     "view_events": ("archived_at",),
-    # The creator top lists' $match (analytics_indexes: creator, start).
-    "analytics_minute": ("creator",),
-    "analytics_hour": ("creator",),
-    "analytics_day": ("creator",),
 }
 
 

@@ -37,7 +37,8 @@ from domain.analytics import (
     TopContent,
     add_counters,
     at_ms,
-    content_scope,
+    content_totals,
+    creator_scope,
 )
 from storage.mongo import duplicate_key_errors
 
@@ -222,37 +223,17 @@ class MongoAnalytics:
         return {by_id[doc["_id"]]: flatten(doc) async for doc in cursor}
 
     async def top_contents(self, creator_id: str, pieces: Sequence[CoverPiece]) -> list[TopContent]:
-        totals: dict[str, list[int]] = {}
-        for piece in pieces:
-            if not piece.starts:
-                continue
-            pipeline = [
-                {
-                    "$match": {
-                        "creator": creator_id,
-                        "start": {"$in": [at_ms(s) for s in piece.starts]},
-                    }
-                },
-                # Only what the sums need travels on (a bucket holds dozens of counters).
-                {"$project": {"scope": 1, "views": 1, "likes_added": 1}},
-                {
-                    "$group": {
-                        "_id": "$scope",
-                        "views": {"$sum": "$views"},
-                        "likes": {"$sum": "$likes_added"},
-                    }
-                },
-            ]
-            async for row in self._cols[piece.granularity].aggregate(pipeline):
-                acc = totals.setdefault(row["_id"], [0, 0])
-                acc[0] += int(row["views"])
-                acc[1] += int(row["likes"])
-        prefix = content_scope("")
-        return [
-            TopContent(scope[len(prefix) :], views, likes)
-            for scope, (views, likes) in totals.items()
-            if scope.startswith(prefix)
-        ]
+        # The creator's own buckets carry per-content counters: one read per
+        # granularity of the cover, however many contents the creator has.
+        scope = creator_scope(creator_id)
+        found = await asyncio.gather(
+            *(self.buckets(scope, piece.granularity, piece.starts) for piece in pieces)
+        )
+        summed: dict[str, int] = {}
+        for buckets in found:
+            for counters in buckets.values():
+                add_counters(summed, counters)
+        return content_totals(summed)
 
     async def first_like_ms(self, content_id: str) -> int | None:
         doc = await self._firsts.find_one({"_id": content_id})

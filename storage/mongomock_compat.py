@@ -583,26 +583,7 @@ def patch_aggregate_match() -> None:
         first = pipeline[0] if isinstance(pipeline, list) and pipeline else None
         if not (isinstance(first, dict) and set(first) == {"$match"}) or session is not None:
             return original(self, pipeline, session, **kwargs)
-        # A $project of plain inclusions right after it, feeding a $group, narrows what
-        # is copied, as a server's pipeline optimiser folds it into the fetch (only
-        # before a $group: the fields of a projected document would come in another
-        # order).
-        second = pipeline[1] if len(pipeline) > 2 else None
-        grouped = len(pipeline) > 2 and isinstance(pipeline[2], dict) and "$group" in pipeline[2]
-        fields = second.get("$project") if isinstance(second, dict) and len(second) == 1 else None
-        match = first["$match"]
-        if (
-            grouped
-            and isinstance(fields, dict)
-            and fields
-            and all(v in (1, True) for v in fields.values())
-            and isinstance(match, dict)
-            and not any(k.startswith("$") for k in match)
-        ):
-            # The pipeline runs its $match again on what find returns: keep its fields.
-            docs = list(self.find(match, {**dict.fromkeys(match, 1), **fields}))
-        else:
-            docs = list(self.find(match))
+        docs = list(self.find(first["$match"]))
         return mongomock_aggregate.process_pipeline(docs, self.database, pipeline, session)
 
     setattr(aggregate, _PATCHED, True)

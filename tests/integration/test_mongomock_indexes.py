@@ -119,20 +119,6 @@ PIPELINES: list[list[dict[str, Any]]] = [
     ],
     [{"$sort": {"_id": -1}}, {"$match": {"counted": True}}],  # not leading: as before
     [{"$match": {"content_id": "c1"}}, {"$project": {"viewer_key": 1}}, {"$limit": 2}],
-    # A leading $project of inclusions narrows the fetch: the sums must not change.
-    [
-        {"$match": {"content_id": {"$in": ["c1", "c2"]}, "counted": True}},
-        {"$project": {"content_id": 1, "watched_ms": 1}},
-        {"$group": {"_id": "$content_id", "w": {"$sum": "$watched_ms"}, "n": {"$sum": 1}}},
-    ],
-    [
-        {"$match": {"counted": True}},
-        {"$project": {"viewer_key": True}},
-        {"$group": {"_id": "$viewer_key", "n": {"$sum": 1}}},
-    ],
-    # Not only inclusions, or a $match on operators: fetched whole, as before.
-    [{"$match": {"content_id": "c1"}}, {"$project": {"viewer_key": 0}}],
-    [{"$match": {"$or": [{"content_id": "c1"}]}}, {"$project": {"viewer_key": 1}}],
 ]
 
 

@@ -32,7 +32,9 @@ from domain.analytics import (
     check_range,
     completion,
     completion_of,
+    content_scope,
     cover,
+    creator_scope,
     dimension_key,
     event_counters,
     first_like_ms,
@@ -653,3 +655,37 @@ def test_groups_are_cut_by_tokens() -> None:
     assert [len({t for _, t in g}) for g in out] == [4, 4, 2]
     assert sum(len(g) for g in out) == 5 * 51
     assert [e.kind for e, _ in out[0]][:2] == [REACTION, RAW_VIEW]
+
+
+@pytest.mark.parametrize(
+    "content_id", ["v1", "a.b", "$x", "50%", "%2E", "a.%24$b%", "%25.", "ünï.côdé"]
+)
+def test_a_content_id_is_one_field_name_and_comes_back(content_id: str) -> None:
+    from domain.analytics import content_key, content_of_key
+
+    key = content_key(content_id)
+    assert "." not in key and not key.startswith("$")
+    assert content_of_key(key) == content_id
+
+
+def test_creator_buckets_count_views_and_likes_per_content() -> None:
+    from domain.analytics import content_key, content_totals
+
+    events = [
+        EngagementEvent("v1", VIEW, "a.1", "x", 0, {"views": 1}, "x", {}),
+        EngagementEvent("v2", VIEW, "a.1", "y", 0, {"views": 1}, "y", {}),
+        EngagementEvent(
+            "r1", REACTION, "b", "u", 0, {"likes": 1, "r:LIKE": 1}, None, {"after": "LIKE"}
+        ),
+    ]
+    out = fold(events, {"a.1": "cr", "b": "cr"})
+    day = out.buckets[BucketKey(creator_scope("cr"), Granularity.DAY, 0)].counters
+    assert day[f"content.{content_key('a.1')}.views"] == 2
+    assert day["content.b.likes_added"] == 1
+    # The content's own buckets do not carry them.
+    own = out.buckets[BucketKey(content_scope("a.1"), Granularity.DAY, 0)].counters
+    assert not any(k.startswith("content.") for k in own)
+    assert sorted(content_totals(day), key=lambda t: t.content_id) == [
+        TopContent("a.1", 2, 0),
+        TopContent("b", 0, 1),
+    ]
