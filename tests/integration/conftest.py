@@ -14,6 +14,7 @@ from domain.identity import Actor
 from main import Settings, build_workers, open_runtime
 from storage.embedded_mongo import open_embedded_client
 from storage.mongo import open_client
+from tests.integration.doubles import FakeClock
 
 SERVICE = Actor("ingest", frozenset({"service"}))
 
@@ -112,6 +113,21 @@ def deps(runtime):
 @pytest.fixture
 def workers(runtime):
     return runtime.workers
+
+
+@pytest.fixture
+def clock(deps):
+    """A clock the test moves (tests/integration/doubles.py)."""
+    deps.clock = FakeClock()
+    return deps.clock
+
+
+@pytest.fixture
+async def video(deps, clock):
+    """A VIDEO of 10 minutes (v1) and a POST (p1), registered at the test clock's time."""
+    await register_content(deps, SERVICE, "v1", "creator", ContentKind.VIDEO, 600_000)
+    await register_content(deps, SERVICE, "p1", "creator", ContentKind.POST, None)
+    return "v1"
 
 
 @pytest.fixture

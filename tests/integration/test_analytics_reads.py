@@ -30,6 +30,7 @@ from domain.log import Delivery
 from domain.reactions import ReactionType as R
 from storage.mongo_analytics import MongoAnalytics
 from storage.redis_analytics import RedisAnalytics
+from tests.integration.doubles import FakeConsumer
 from workers.analytics import AnalyticsWorker
 
 M, H, D = Granularity.MINUTE, Granularity.HOUR, Granularity.DAY
@@ -51,23 +52,6 @@ def rng(start: datetime, end: datetime) -> TimeRange:
 
 def t(hours: int, minutes: int = 0, tz: timezone = UTC) -> datetime:
     return (T0 + timedelta(hours=hours, minutes=minutes)).astimezone(tz)
-
-
-class FakeConsumer:
-    def __init__(self) -> None:
-        self.acked: list[Delivery] = []
-
-    async def ensure_groups(self) -> None:
-        return None
-
-    async def read(self, count: int, block_ms: int | None, *, pending: bool = False) -> list:
-        return []
-
-    async def claim_stale(self, min_idle_ms: int, count: int) -> list:
-        return []
-
-    async def ack(self, deliveries: Any) -> None:
-        self.acked.extend(deliveries)
 
 
 _ids = itertools.count()

@@ -39,6 +39,7 @@ from storage.keys import Keys
 from storage.mongo_analytics import COLLECTIONS, FIRSTS, MongoAnalytics, flatten
 from storage.mongo_events import MongoEventArchive
 from storage.redis_analytics import RedisAnalytics
+from tests.integration.doubles import CrashOnce, FakeConsumer
 from workers.analytics import AnalyticsWorker
 from workers.analytics_rebuild import rebuild
 
@@ -222,35 +223,6 @@ def deliveries(
             out.append(Delivery(partition, f"{msg}-0", rest, encoded, len(raws)))
             msg += 1
     return out
-
-
-class FakeConsumer:
-    async def ensure_groups(self) -> None:
-        return None
-
-    async def read(self, count: int, block_ms: int | None, *, pending: bool = False) -> list:
-        return []
-
-    async def claim_stale(self, min_idle_ms: int, count: int) -> list:
-        return []
-
-    async def ack(self, deliveries: Any) -> None:
-        return None
-
-
-class CrashOnce:
-    def __init__(self, inner: RedisAnalytics) -> None:
-        self.inner = inner
-        self.crashed = False
-
-    async def unapplied(self, events: Any) -> Any:
-        return await self.inner.unapplied(events)
-
-    async def remember(self, events: Any) -> None:
-        if not self.crashed:
-            self.crashed = True
-            raise ConnectionError("died between the write and the applied set")
-        await self.inner.remember(events)
 
 
 def normalized(value: Any) -> Any:

@@ -31,46 +31,12 @@ from storage.mongo_analytics import COLLECTIONS, MongoAnalytics, bucket_id
 from storage.redis_analytics import RedisAnalytics
 from storage.redis_stream import RedisEventConsumer, RedisEventLog
 from tests.integration.conftest import SERVICE
+from tests.integration.doubles import CrashOnce, FakeClock, FakeConsumer
 from workers.analytics import AnalyticsWorker
 
 NOW = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=2)
 NOW_MS = ms_of(NOW)
 ALICE = Actor("alice")
-
-
-class FakeConsumer:
-    def __init__(self) -> None:
-        self.acked: list[Delivery] = []
-
-    async def ensure_groups(self) -> None:
-        return None
-
-    async def read(self, count: int, block_ms: int | None, *, pending: bool = False) -> list:
-        return []
-
-    async def claim_stale(self, min_idle_ms: int, count: int) -> list:
-        return []
-
-    async def ack(self, deliveries: Any) -> None:
-        self.acked.extend(deliveries)
-
-
-class CrashOnce:
-    """The applied set, failing once after the rollups were written: a worker that
-    died between writing a batch and remembering it."""
-
-    def __init__(self, inner: RedisAnalytics) -> None:
-        self.inner = inner
-        self.crashed = False
-
-    async def unapplied(self, events: Any) -> Any:
-        return await self.inner.unapplied(events)
-
-    async def remember(self, events: Any) -> None:
-        if not self.crashed:
-            self.crashed = True
-            raise ConnectionError("the worker died here")
-        await self.inner.remember(events)
 
 
 def like(user: str, ms: int, version: int = 1) -> EngagementEvent:
@@ -192,14 +158,6 @@ async def test_through_the_event_log(runtime, deps, stores, app_redis):
             assert (await app_redis.xpending(stream, Keys.ANALYTICS_GROUP))["pending"] == 0
     doc = await day(runtime)
     assert (doc["views"], doc["likes_added"], doc["watch_ms"]) == (1, 1, 3000)
-
-
-class FakeClock:
-    def __init__(self, at: datetime) -> None:
-        self.at = at
-
-    def now(self) -> datetime:
-        return self.at
 
 
 async def test_from_the_use_cases(runtime, deps, stores, app_redis):

@@ -2,48 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
-from domain.catalog import register_content
-from domain.contents import ContentKind
 from domain.events import view_end_event_id
 from domain.identity import Actor
 from domain.view_recording import record_views, view_session
 from main import Settings, build_workers
 from storage.mongo_view_sessions import MongoViewSessions
-from tests.integration.conftest import SERVICE
 from workers.outbox_relay import OutboxRelay
 from workers.session_closer import SessionCloser
 
 ALICE = Actor("alice")
 IDLE = timedelta(seconds=1800)
-T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.at = T0
-
-    def now(self) -> datetime:
-        return self.at
-
-    def advance(self, **kw: float) -> None:
-        self.at += timedelta(**kw)
-
-
-@pytest.fixture
-def clock(deps):
-    deps.clock = FakeClock()
-    return deps.clock
-
-
-@pytest.fixture
-async def video(deps, clock):
-    await register_content(deps, SERVICE, "v1", "creator", ContentKind.VIDEO, 600_000)
-    await register_content(deps, SERVICE, "p1", "creator", ContentKind.POST, None)
-    return "v1"
 
 
 @pytest.fixture

@@ -3,47 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import orjson
 import pytest
 
 from domain import reads
-from domain.catalog import register_content
-from domain.contents import ContentKind
 from domain.errors import BadUserInput, ContentNotFound, Unauthenticated
 from domain.events import view_end_event_id
 from domain.identity import Actor
 from domain.reconcile import reconcile
 from domain.view_recording import record_views, view_session
-from tests.integration.conftest import SERVICE, RoundTrips
+from tests.integration.conftest import RoundTrips
 from workers.outbox_relay import OutboxRelay
 
 ALICE = Actor("alice")
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.at = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-
-    def now(self) -> datetime:
-        return self.at
-
-    def advance(self, **kw: float) -> None:
-        self.at += timedelta(**kw)
-
-
-@pytest.fixture
-def clock(deps):
-    deps.clock = FakeClock()
-    return deps.clock
-
-
-@pytest.fixture
-async def video(deps, clock):
-    await register_content(deps, SERVICE, "v1", "creator", ContentKind.VIDEO, 600_000)
-    await register_content(deps, SERVICE, "p1", "creator", ContentKind.POST, None)
-    return "v1"
 
 
 def ev(session="s1", content="v1", **kw):
