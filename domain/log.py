@@ -8,7 +8,7 @@ is storage/redis_stream.py.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -60,3 +60,22 @@ class EventConsumer(Protocol):
         """Take over deliveries a dead consumer left unacknowledged."""
 
     async def ack(self, deliveries: Sequence[Delivery]) -> None: ...
+
+
+async def drain(
+    consumer: EventConsumer,
+    batch: int,
+    apply: Callable[[list[Delivery]], Awaitable[int]],
+) -> int:
+    """A worker's run_once: its own unacknowledged deliveries first (a crash left
+    them), then everything new, each batch through ``apply``; the sum of what it
+    returned."""
+    await consumer.ensure_groups()
+    total = 0
+    while items := await consumer.read(batch, None, pending=True):
+        total += await apply(items)
+        if len(items) < batch:
+            break
+    while items := await consumer.read(batch, None):
+        total += await apply(items)
+    return total

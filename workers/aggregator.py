@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable, Sequence
 
 from domain.events import REACTION
-from domain.log import Delivery, EventConsumer, events_of
+from domain.log import Delivery, EventConsumer, drain, events_of
 from domain.ports import CounterStore, Publisher
 from subscriptions.messages import encode_counts, encode_mine
 from workers.metrics import BATCHES, EVENTS_APPLIED
@@ -85,15 +85,7 @@ class Aggregator:
 
     async def run_once(self) -> int:
         """Drain what is there (own pending first), then return the count."""
-        await self._consumer.ensure_groups()
-        total = 0
-        while items := await self._consumer.read(self._batch, None, pending=True):
-            total += await self.process(items)
-            if len(items) < self._batch:
-                break
-        while items := await self._consumer.read(self._batch, None):
-            total += await self.process(items)
-        return total
+        return await drain(self._consumer, self._batch, self.process)
 
     async def run(self, stop: asyncio.Event) -> None:
         await self._consumer.ensure_groups()

@@ -33,7 +33,7 @@ import orjson
 
 from domain.analytics import ANALYTICS_KINDS, Fold, fold
 from domain.events import EngagementEvent
-from domain.log import Delivery, EventConsumer
+from domain.log import Delivery, EventConsumer, drain
 from domain.ports import ContentRepository
 from storage.mongo_analytics import GUARD_SIZE
 from workers.metrics import (
@@ -183,15 +183,7 @@ class AnalyticsWorker:
 
     async def run_once(self) -> int:
         """Drain what is there (own pending first), then return the count."""
-        await self._consumer.ensure_groups()
-        total = 0
-        while items := await self._consumer.read(self._batch, None, pending=True):
-            total += await self.process(items)
-            if len(items) < self._batch:
-                break
-        while items := await self._consumer.read(self._batch, None):
-            total += await self.process(items)
-        return total
+        return await drain(self._consumer, self._batch, self.process)
 
     async def run(self, stop: asyncio.Event) -> None:
         await self._consumer.ensure_groups()

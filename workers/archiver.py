@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from domain.log import Delivery, EventConsumer, events_of, raw_views_of
+from domain.log import Delivery, EventConsumer, drain, events_of, raw_views_of
 from domain.ports import EventArchive
 
 log = logging.getLogger(__name__)
@@ -26,14 +26,7 @@ class Archiver:
         self._block_ms = block_ms
 
     async def run_once(self) -> int:
-        await self._consumer.ensure_groups()
-        total = 0
-        for pending in (True, False):
-            while items := await self._consumer.read(self._batch, None, pending=pending):
-                total += await self._store(items)
-                if pending and len(items) < self._batch:
-                    break
-        return total
+        return await drain(self._consumer, self._batch, self._store)
 
     async def _store(self, items: list[Delivery]) -> int:
         events = events_of(items)
