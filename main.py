@@ -144,7 +144,7 @@ class Settings(BaseSettings):
     document_cache_bytes: int = Field(1024 * 1024, ge=0)
     document_cache_max_query_bytes: int = Field(16 * 1024, ge=0)
     # Embedded mode only (MONGODB_URL unset): how long the in-process store keeps raw
-    # view events, archived events and idle view sessions (storage/mongo_retention.py).
+    # view events, archived events and ended view sessions (storage/mongo_retention.py).
     embedded_retention_s: float = Field(300.0, ge=60)
     # Real MongoDB only: TTL indexes expire raw view events, archived events and
     # uncounted view sessions after this long; unset keeps them (storage/mongo.py).
@@ -568,7 +568,7 @@ def _announce(settings: Settings, graphiql: GraphiQLPage | None) -> None:
         # ~2.9 KB per view event, and full garbage collections over it took seconds.
         log.warning(
             "embedded mode keeps every document in this process's memory: only the last "
-            "EMBEDDED_RETENTION_S of raw view events, archived events and idle view "
+            "EMBEDDED_RETENTION_S of raw view events, archived events and ended view "
             "sessions are kept (counted views are folded into per-content tallies, so "
             "counts stay exact); memory and GC pauses still grow with contents, reactions "
             "and viewers; for real traffic set MONGODB_URL",
