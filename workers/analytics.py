@@ -50,6 +50,10 @@ log = logging.getLogger(__name__)
 # it stays harmless while fewer than GUARD_SIZE - GROUP_TOKENS (750) other tokens
 # reach that bucket before the redelivery.
 GROUP_TOKENS = GUARD_SIZE // 4
+# And at most about this many events: a group's fold and writes run without a pause
+# for the event loop (in the embedded mode, the API's), so a backlog of raw view
+# entries is taken a few thousand events at a time, not a read's worth at once.
+GROUP_EVENTS = 2_000
 
 
 class RollupWriter(Protocol):
@@ -73,24 +77,31 @@ def log_token(delivery: Delivery) -> str:
 
 
 def groups(
-    deliveries: Sequence[Delivery], max_tokens: int = GROUP_TOKENS
+    deliveries: Sequence[Delivery],
+    max_tokens: int = GROUP_TOKENS,
+    max_events: int = GROUP_EVENTS,
 ) -> list[list[tuple[EngagementEvent, str]]]:
     """The deliveries' analytics events with their guard tokens, each event once (the
-    first time it appears), cut into groups of at most ``max_tokens`` tokens (a
-    single entry's raw view events stay together: they share one token)."""
+    first time it appears), cut into groups of at most ``max_tokens`` tokens and,
+    where an entry allows, ``max_events`` events (a single entry's raw view events
+    stay together: they share one token)."""
     out: list[list[tuple[EngagementEvent, str]]] = []
     current: list[tuple[EngagementEvent, str]] = []
     tokens = 0
     seen: set[str] = set()
 
-    def take(event: EngagementEvent, token: str) -> None:
+    def cut(adding: int) -> None:
         nonlocal current, tokens
+        if current and (tokens >= max_tokens or len(current) + adding > max_events):
+            out.append(current)
+            current, tokens = [], 0
+
+    def take(event: EngagementEvent, token: str) -> None:
+        nonlocal tokens
         if event.kind not in ANALYTICS_KINDS or event.event_id in seen:
             return
         seen.add(event.event_id)
-        if tokens >= max_tokens:
-            out.append(current)
-            current, tokens = [], 0
+        cut(1)
         current.append((event, token))
         tokens += 1
 
@@ -106,9 +117,7 @@ def groups(
                     raw.append(event)
             if not raw:
                 continue
-            if tokens >= max_tokens:
-                out.append(current)
-                current, tokens = [], 0
+            cut(len(raw))
             token = log_token(d)
             current.extend((event, token) for event in raw)
             tokens += 1

@@ -657,6 +657,25 @@ def test_groups_are_cut_by_tokens() -> None:
     assert [e.kind for e, _ in out[0]][:2] == [REACTION, RAW_VIEW]
 
 
+def test_groups_are_cut_by_events_but_keep_an_entry_whole() -> None:
+    ds = [
+        _delivery(
+            f"{i}-0",
+            [reaction(None, "LIKE", eid=f"r{i}")],
+            [ev(RAW_VIEW, {"accepted_ms": 1}, eid=f"w{i}.{j}") for j in range(50)],
+        )
+        for i in range(5)
+    ]
+    out = groups(ds, max_tokens=100, max_events=120)
+    # Each delivery is a reaction then 50 raw view events; the third delivery's
+    # reaction still fits under 120, its 50 raw views do not.
+    assert [len(g) for g in out] == [103, 102, 50]
+    assert all(len(g) <= 120 for g in out)
+    # An entry larger than the bound still travels as one group, with its token.
+    (big,) = groups(ds[:1], max_tokens=100, max_events=10)[1:]
+    assert len(big) == 50 and len({t for _, t in big}) == 1
+
+
 @pytest.mark.parametrize(
     "content_id", ["v1", "a.b", "$x", "50%", "%2E", "a.%24$b%", "%25.", "ünï.côdé"]
 )
