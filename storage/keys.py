@@ -94,7 +94,40 @@ class Keys:
         base = f"{self.analytics_scope_prefix(scope)}{kind}:{granularity}:{start_ms}"
         return f"{base}:set", f"{base}:over", f"{base}:hll"
 
+    # Trending and ranking signals (storage/redis_trending.py): a content's keys
+    # carry its partition's tag, so one script per partition touches one slot.
+
+    def signal_ring(self, content_id: str) -> str:
+        # Hash: "m<slot>" = "minute,views,likes" per minute slot, "w" lifetime
+        # watch ms, "_at" when the trending worker last changed it.
+        return f"{self._tag(self.partition(content_id))}:sig:{content_id}"
+
+    def reactor_viewers(self, content_id: str) -> str:
+        # HyperLogLog of the users who reacted, as viewer keys ("u:<id>").
+        return f"{self._tag(self.partition(content_id))}:rv:{content_id}"
+
+    def trend_state(self, content_id: str) -> str:
+        # Hash: "<window code>|<region>" = "recent,baseline,t_ms".
+        return f"{self._tag(self.partition(content_id))}:ts:{content_id}"
+
+    def trend_set(self, partition: int, window_code: str, kind: str, region: str) -> str:
+        # Sorted set: content id -> frame score (kind "ALL", region "all" included).
+        return f"{self._tag(partition)}:tz:{window_code}:{kind}:{region}"
+
+    def trend_applied(self, partition: int) -> str:
+        # Events the trending worker applied (score: when), like applied().
+        return f"{self._tag(partition)}:tr-applied"
+
+    def signals_stream(self, partition: int) -> str:
+        # Ranking signals of changed contents, for pipelines (docs/TRENDING.md).
+        return f"{self._tag(partition)}:signals"
+
+    def trend_channel(self, window_code: str, kind: str) -> str:
+        # A pub/sub channel, not a key: the top list of region "all" when it changes.
+        return f"{self.prefix}:trend:{window_code}:{kind}"
+
     # Consumer group names are stream-scoped, not keys, but belong with them.
     AGGREGATOR_GROUP = "aggregator"
     ARCHIVE_GROUP = "archiver"
     ANALYTICS_GROUP = "analytics"
+    TRENDING_GROUP = "trending"

@@ -24,3 +24,13 @@ ANALYTICS_REDONE = Counter(
     "likeview_analytics_redone_total",
     "Analytics bucket writes redone token by token (the bucket had seen part of a batch)",
 )
+TRENDING_EVENTS = Counter(
+    "likeview_trending_events_total",
+    "Events the trending worker applied to ranking signals and trend scores",
+)
+TRENDING_SKIPPED = Counter(
+    "likeview_trending_skipped_total",
+    "Events the trending worker dropped: applied before (redelivered or replayed) "
+    "or of unregistered contents",
+)
+TRENDING_BATCHES = Counter("likeview_trending_batches_total", "Batches applied by trending")

@@ -26,3 +26,18 @@ def test_keys_of_one_content_share_its_partition_tag() -> None:
     assert tag in keys.uniques("c42")
     assert tag in keys.view_dedupe("c42", "viewer")
     assert tag in keys.stream(p) and tag in keys.applied(p)
+
+
+def test_trending_keys_share_the_content_partition_tag() -> None:
+    keys = Keys(partitions=8)
+    p = keys.partition("c42")
+    tag = f"lv:{{p{p}}}:"
+    assert keys.signal_ring("c42") == f"{tag}sig:c42"
+    assert keys.reactor_viewers("c42") == f"{tag}rv:c42"
+    assert keys.trend_state("c42") == f"{tag}ts:c42"
+    assert keys.trend_set(p, "1h", "VIDEO", "US") == f"{tag}tz:1h:VIDEO:US"
+    assert keys.trend_applied(p) == f"{tag}tr-applied"
+    assert keys.signals_stream(p) == f"{tag}signals"
+    # A channel is not a key: no hash tag.
+    assert Keys(prefix="x").trend_channel("5m", "ALL") == "x:trend:5m:ALL"
+    assert Keys.TRENDING_GROUP == "trending"
