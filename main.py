@@ -2,10 +2,11 @@
 
 python main.py serve [--host H] [--port P]   the API (embedded backends unless URLs are set)
 python main.py worker                         the workers (aggregator, archiver, outbox relay,
-                                              reconciler, analytics, session closer)
+                                              reconciler, analytics, session closer, trending)
 python main.py token --sub USER [--role R]    a development bearer token
 python main.py schema                         print the GraphQL SDL
 python main.py analytics rebuild [--content ID] [--since DATE]   analytics from the archive
+python main.py trending rebuild               trending and ranking signals from the archive
 python main.py export events --since T [--until T] --out DIR     the archive as Parquet
 """
 
@@ -66,6 +67,7 @@ from storage.redis_persisted_queries import RedisPersistedQueries
 from storage.redis_publisher import RedisPublisher
 from storage.redis_reconcile_queue import RedisReconcileQueue
 from storage.redis_stream import RedisEventConsumer, RedisEventLog
+from storage.redis_trending import RedisTrending
 from storage.redis_view_marks import RedisViewMarks
 from subscriptions.hub import LiveHub
 from subscriptions.publisher import HubPublisher
@@ -85,6 +87,8 @@ from workers.outbox_relay import OutboxRelay
 from workers.reconciler import Reconciler
 from workers.retention import Retention
 from workers.session_closer import SessionCloser
+from workers.trending import TrendingWorker
+from workers.trending_rebuild import rebuild as rebuild_trending
 
 log = structlog.get_logger("likeview")
 
@@ -310,6 +314,13 @@ def build_workers(runtime: Runtime, consumer_name: str) -> dict[str, Any]:
             sketches,
             sketches,
         ),
+        "trending": TrendingWorker(
+            RedisEventConsumer(r, keys, Keys.TRENDING_GROUP, consumer_name),
+            deps.contents,
+            RedisTrending(r, keys, s.event_dedupe_horizon_s * 1000),
+            publisher,
+            deps.clock,
+        ),
         "session_closer": SessionCloser(
             deps, MongoViewSessions(runtime.db), idle=timedelta(seconds=s.session_idle_s)
         ),
@@ -366,6 +377,8 @@ async def open_runtime(
     marks = RedisViewMarks(redis, keys)
     await counters.load_scripts()
     await marks.load_scripts()
+    trending = RedisTrending(redis, keys, settings.event_dedupe_horizon_s * 1000)
+    await trending.load_scripts()
     deps = Deps(
         clock=SystemClock(),
         contents=MongoContents(db),
@@ -376,6 +389,7 @@ async def open_runtime(
         sources=[reactions, view_sessions],
         views=ViewPorts(view_sessions, marks, load_policies(settings)),
         analytics=AnalyticsPorts(MongoAnalytics(db), analytics_sketches),
+        trending=trending,
     )
     try:
         async with LiveHub(
@@ -622,6 +636,14 @@ async def _analytics_rebuild(
         )
 
 
+async def _trending_rebuild(settings: Settings) -> int:
+    configure_logging(settings)
+    async with open_runtime(settings) as runtime:
+        store = runtime.deps.trending
+        assert isinstance(store, RedisTrending)
+        return await rebuild_trending(runtime.db, store, runtime.deps.contents, runtime.deps.clock)
+
+
 async def _export_main(settings: Settings, args: argparse.Namespace) -> int:
     configure_logging(settings)
     if settings.mongodb_url is None:
@@ -654,10 +676,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     rebuild.add_argument("--content", help="one content (and its creator's totals)")
     rebuild.add_argument("--since", type=_since, help="from this UTC day on (ISO date)")
+    trend = sub.add_parser("trending", help="trending and ranking signals maintenance")
+    trend_sub = trend.add_subparsers(dest="trending_command", required=True)
+    trend_sub.add_parser(
+        "rebuild", help="recompute trending and ranking signals from the archived events"
+    )
     add_export_parser(sub)  # export events (docs/EXPORT.md)
     args = parser.parse_args(argv)
     settings = Settings()
-    if args.command in ("serve", "worker", "analytics", "export") and settings.mongodb_url:
+    if (
+        args.command in ("serve", "worker", "analytics", "trending", "export")
+        and settings.mongodb_url
+    ):
         problem = unreachable(settings.mongodb_url, settings.mongodb_timeout_s)
         if problem is not None:
             print(f"likeview: {problem}", file=sys.stderr)
@@ -697,6 +727,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"likeview: {exc.message}", file=sys.stderr)
             return 2
         print(f"analytics rebuilt from {n} archived events")
+    elif args.command == "trending":
+        n = asyncio.run(_trending_rebuild(settings))
+        print(f"trending rebuilt from {n} archived events")
     elif args.command == "export":
         return asyncio.run(_export_main(settings, args))
     return 0

@@ -13,6 +13,7 @@ from domain.ports import (
     EventLog,
     IdempotencyStore,
     ReactionRepository,
+    TrendingStore,
     ViewPorts,
 )
 
@@ -32,3 +33,5 @@ class Deps:
     idempotency_wait_s: float = 2.0
     # Creator analytics' rollups and sketches (domain/analytics_reads.py).
     analytics: AnalyticsPorts | None = None
+    # Ranking signals and trending (domain/ranking.py), kept by the trending worker.
+    trending: TrendingStore | None = None

@@ -11,6 +11,8 @@ from domain.contents import Content
 from domain.events import EngagementEvent
 from domain.idempotency import IdempotencyRecord
 from domain.reactions import ReactionType
+from domain.signals import RawSignals
+from domain.trending import Ranked, TrendWindow
 from domain.view_policy import PolicyBook
 from domain.view_sessions import ViewSession
 
@@ -230,3 +232,13 @@ class ViewPorts:
     sessions: ViewSessionRepository
     marks: ViewMarks
     policies: PolicyBook
+
+
+class TrendingStore(Protocol):
+    """What the ranking reads need of the trending worker's store."""
+
+    async def top(self, window: TrendWindow, kind: str, region: str, first: int) -> list[Ranked]:
+        """The ``first`` highest frame scores of one (window, kind, region) set."""
+
+    async def raw_signals(self, content_ids: Sequence[str]) -> dict[str, RawSignals]:
+        """Per content, what ranking signals are computed from (one round trip)."""

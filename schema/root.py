@@ -20,13 +20,18 @@ from strawberry.types.graphql import OperationType
 from domain.analytics import BUCKET_MS, HISTOGRAM_BINS, MAX_RANGE
 from domain.analytics_reads import MAX_TOP
 from domain.catalog import MAX_REGISTRATIONS
+from domain.contents import ContentKind
+from domain.ranking import MAX_FIRST
 from domain.reactions import ReactionType
 from domain.reads import MAX_BATCH
+from domain.signals import MAX_IDS
+from domain.trending import TrendWindow
 from domain.view_policy import ClientPlatform, ViewSource
 from domain.view_recording import MAX_VIEW_BATCH
 from domain.view_sessions import MAX_FLAGS
-from resolvers import analytics, contents, engagement, live, views
+from resolvers import analytics, contents, engagement, live, ranking, views
 from resolvers.context import Info
+from resolvers.ranking import PUSHED
 from schema.analytics import ContentAnalytics, CreatorAnalytics
 from schema.contents import Content
 from schema.documents import CachedDocuments, DocumentPolicy, DocumentRules
@@ -37,6 +42,7 @@ from schema.inputs import use_input_hooks
 from schema.limits import PAGE, ListBound, Points
 from schema.metrics import ObservedErrorCodes
 from schema.prepared import PreparedExecution
+from schema.ranking import RankingSignals, TrendingItem
 from schema.views import ViewPayload, ViewSessionInfo
 
 
@@ -68,6 +74,21 @@ class Query:
         description=(
             "The same totals and series summed over a creator's contents, and the top "
             "contents of the range (top <= 100). The creator, or roles admin or service."
+        ),
+    )
+    ranking_signals: list[RankingSignals] = strawberry.field(
+        resolver=ranking.ranking_signals,
+        description=(
+            "Engagement features for ranking, fresh to the minute, from Redis alone. "
+            "Same order as asked; at most 100 ids. Unknown ids read as zeros."
+        ),
+    )
+    trending: list[TrendingItem] = strawberry.field(
+        resolver=ranking.trending,
+        description=(
+            "Contents rising now, hottest first (the README's trending formula). "
+            "kind null: every kind; region null: every region, or an ISO 3166-1 "
+            "alpha-2 code or 'unknown'. first <= 100."
         ),
     )
     view_session: ViewSessionInfo | None = strawberry.field(
@@ -108,6 +129,19 @@ class Subscription:
         async for summary in live.engagement_updated(info, content_ids):
             yield summary
 
+    @strawberry.subscription(
+        description=(
+            "The top 20 of every region for a window and kind (null: every kind): "
+            "the current list first, then the list whenever its members or their "
+            "order change, at most once a second."
+        )
+    )
+    async def trending_updated(
+        self, info: Info, window: TrendWindow, kind: ContentKind | None = None
+    ) -> AsyncGenerator[list[TrendingItem], None]:
+        async for items in ranking.trending_updated(info, window, kind):
+            yield items
+
 
 # The longest series a range may ask for: every granularity's longest range, in
 # buckets, plus one for the widening to whole buckets.
@@ -135,6 +169,9 @@ LIST_BOUNDS: dict[tuple[str, str], ListBound] = {
     ("Completion", "histogram"): HISTOGRAM_BINS,
     ("CreatorAnalytics", "topByViews"): MAX_TOP,
     ("CreatorAnalytics", "topByLikes"): MAX_TOP,
+    ("Query", "rankingSignals"): ("arg", "contentIds", MAX_IDS),
+    ("Query", "trending"): MAX_FIRST,
+    ("Subscription", "trendingUpdated"): PUSHED,
 }
 
 

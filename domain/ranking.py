@@ -1,0 +1,89 @@
+"""Ranking reads: rankingSignals and trending, over the store the trending worker
+keeps (storage/redis_trending.py). Redis only on the hot path; a trending page
+adds one MongoDB query for its contents."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from domain.analytics import UNKNOWN
+from domain.contents import Content, ContentKind
+from domain.deps import Deps
+from domain.errors import BadUserInput
+from domain.ports import TrendingStore
+from domain.reads import check_ids
+from domain.signals import EMPTY, MAX_IDS, Signals, compute
+from domain.trending import (
+    ALL_KINDS,
+    ALL_REGIONS,
+    WINDOWS,
+    TrendWindow,
+    current_heat,
+)
+
+MAX_FIRST = 100
+_REGION = re.compile(r"[A-Z]{2}")
+
+
+@dataclass(frozen=True, slots=True)
+class TrendingEntry:
+    rank: int
+    score: float  # the heat now
+    content: Content
+
+
+def check_region(region: str | None) -> str:
+    """None is every region; otherwise an ISO 3166-1 alpha-2 code or "unknown"."""
+    if region is None:
+        return ALL_REGIONS
+    if region == UNKNOWN or _REGION.fullmatch(region):
+        return region
+    raise BadUserInput(
+        f"region must be an ISO 3166-1 alpha-2 code (for example US) or {UNKNOWN!r}; "
+        f"got {region[:20]!r}"
+    )
+
+
+def check_first(first: int) -> int:
+    if not 1 <= first <= MAX_FIRST:
+        raise BadUserInput(f"first must be between 1 and {MAX_FIRST}; got {first}")
+    return first
+
+
+async def ranking_signals(
+    store: TrendingStore, now_ms: int, content_ids: Sequence[str]
+) -> list[Signals]:
+    """Same order as asked (a repeated id is answered each time); at most MAX_IDS."""
+    ids = check_ids(content_ids)
+    if len(ids) > MAX_IDS:  # check_ids' bound is the feed's; this one is ours
+        raise BadUserInput(f"contentIds has {len(ids)} ids; at most {MAX_IDS}")
+    raw = await store.raw_signals(list(dict.fromkeys(ids))) if ids else {}
+    return [compute(cid, raw.get(cid, EMPTY), now_ms) for cid in ids]
+
+
+async def trending(
+    deps: Deps,
+    store: TrendingStore,
+    now_ms: int,
+    window: TrendWindow,
+    kind: ContentKind | None,
+    region: str | None,
+    first: int,
+) -> list[TrendingEntry]:
+    """The list, highest heat first. A content the catalog no longer has is left
+    out, and the ranks stay dense."""
+    top = await store.top(
+        window, kind.value if kind else ALL_KINDS, check_region(region), check_first(first)
+    )
+    if not top:
+        return []
+    found = await deps.contents.get_many([r.content_id for r in top])
+    spec = WINDOWS[window]
+    out: list[TrendingEntry] = []
+    for r in top:
+        content = found.get(r.content_id)
+        if content is not None:
+            out.append(TrendingEntry(len(out) + 1, current_heat(r.frame, now_ms, spec), content))
+    return out

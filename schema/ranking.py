@@ -1,0 +1,100 @@
+"""Ranking signals and trending as GraphQL types (the numbers come from
+domain.signals and domain.ranking)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import strawberry
+
+from domain import ranking, signals
+from domain.signals import Signals as DomainSignals
+from domain.trending import TrendWindow
+from schema.contents import Content
+
+strawberry.enum(
+    TrendWindow,
+    description="How far back a trend looks: the time constant of its recent activity.",
+)
+
+
+@strawberry.type(description="Events per minute over sliding windows ending now.")
+class Rates:
+    one_minute: float
+    fifteen_minutes: float
+    one_hour: float
+
+    @classmethod
+    def from_domain(cls, r: signals.Rates) -> Rates:
+        return cls(
+            one_minute=r.one_minute,
+            fifteen_minutes=r.fifteen_minutes,
+            one_hour=r.one_hour,
+        )
+
+
+@strawberry.type
+class RankingSignals:
+    content_id: strawberry.ID
+    likes_per_minute: Rates = strawberry.field(description="Likes added (none to some).")
+    views_per_minute: Rates = strawberry.field(description="Counted views.")
+    growth_slope: float = strawberry.field(
+        description="Least-squares slope of views per minute over the last 15 complete "
+        "minutes, in views per minute per minute."
+    )
+    velocity_ratio: float | None = strawberry.field(
+        description="Views per minute of the last 5 minutes / the average of the 60 "
+        "before; null when those 60 had none."
+    )
+    engagement_ratio: float | None = strawberry.field(
+        description="Lifetime likes / lifetime views; null without views."
+    )
+    view_to_like_conversion: float | None = strawberry.field(
+        description="Unique viewers who also reacted / unique viewers (HyperLogLog "
+        "estimates); null without viewers."
+    )
+    unique_viewers: int
+    average_watch_ms: float | None = strawberry.field(
+        description="Lifetime accepted watch time / lifetime views."
+    )
+    updated_at: datetime | None = strawberry.field(
+        description="When the trending worker last changed these; null if never."
+    )
+
+    @classmethod
+    def from_domain(cls, s: signals.Signals) -> RankingSignals:
+        return cls(
+            content_id=strawberry.ID(s.content_id),
+            likes_per_minute=Rates.from_domain(s.likes_per_minute),
+            views_per_minute=Rates.from_domain(s.views_per_minute),
+            growth_slope=s.growth_slope,
+            velocity_ratio=s.velocity_ratio,
+            engagement_ratio=s.engagement_ratio,
+            view_to_like_conversion=s.view_to_like_conversion,
+            unique_viewers=s.unique_viewers,
+            average_watch_ms=s.average_watch_ms,
+            updated_at=(
+                None
+                if s.updated_at_ms is None
+                else datetime.fromtimestamp(s.updated_at_ms / 1000, UTC)
+            ),
+        )
+
+
+@strawberry.type
+class TrendingItem:
+    rank: int = strawberry.field(description="1 for the first item.")
+    score: float = strawberry.field(
+        description="The content's heat now (see the README's trending formula)."
+    )
+    content: Content
+    signals: RankingSignals
+
+    @classmethod
+    def from_domain(cls, e: ranking.TrendingEntry, s: DomainSignals) -> TrendingItem:
+        return cls(
+            rank=e.rank,
+            score=e.score,
+            content=Content.from_domain(e.content),
+            signals=RankingSignals.from_domain(s),
+        )
