@@ -111,3 +111,61 @@ async def test_metrics_endpoint_counts_operations(runtime):
     text = generate_latest().decode()
     assert 'likeview_graphql_operations_total{outcome="ok",type="query"}' in text
     assert 'likeview_graphql_operations_total{outcome="error",type="mutation"}' in text
+
+
+async def _trending_ready(runtime, n: int) -> list[str]:
+    deps = runtime.deps
+    ids = [f"t{i}" for i in range(n)]
+    for i, cid in enumerate(ids):
+        await register_content(deps, SERVICE, cid, "creator", ContentKind.SHORT, None)
+        for u in range(i % 3 + 1):
+            await set_reaction(deps, Actor(f"fan{u}"), cid, R.LIKE)
+    await runtime.workers["trending"].run_once()
+    return ids
+
+
+async def _post(runtime, query: str, variables: dict) -> dict:
+    import httpx
+
+    app = GraphQLApp(runtime.services)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        r = await c.post("/graphql", json={"query": query, "variables": variables})
+    body = r.json()
+    assert "errors" not in body, body
+    return body["data"]
+
+
+async def test_ranking_signals_of_100_contents_cost_one_redis_round_trip(
+    runtime, mongo_db, monkeypatch
+):
+    ids = await _trending_ready(runtime, 100)
+    query = """query($ids: [ID!]!) { rankingSignals(contentIds: $ids) {
+      contentId likesPerMinute { oneMinute oneHour } viewsPerMinute { fifteenMinutes }
+      growthSlope velocityRatio engagementRatio viewToLikeConversion uniqueViewers
+      averageWatchMs updatedAt } }"""
+    mongo_db.counts.clear()
+    trips = RoundTrips(monkeypatch)
+    data = await _post(runtime, query, {"ids": ids})
+    assert [s["contentId"] for s in data["rankingSignals"]] == ids
+    assert data["rankingSignals"][2]["likesPerMinute"]["oneHour"] == pytest.approx(3 / 60)
+    assert trips.count == 1
+    assert sum(mongo_db.counts.values()) == 0, mongo_db.counts
+
+
+@pytest.mark.parametrize(("signals", "redis_trips"), [(False, 1), (True, 2)])
+async def test_a_trending_page_costs_one_redis_round_trip_and_one_query(
+    runtime, mongo_db, monkeypatch, signals, redis_trips
+):
+    await _trending_ready(runtime, 30)
+    extra = "signals { likesPerMinute { oneHour } }" if signals else ""
+    query = (
+        f"{{ trending(window: HOUR, first: 20) {{ rank score content {{ contentId }} {extra} }} }}"
+    )
+    # Cold: a process that has not read these contents yet.
+    runtime.deps.contents._cache.clear()
+    mongo_db.counts.clear()
+    trips = RoundTrips(monkeypatch)
+    items = (await _post(runtime, query, {}))["trending"]
+    assert [i["rank"] for i in items] == list(range(1, 21))
+    assert trips.count == redis_trips
+    assert sum(mongo_db.counts.values()) == 1, mongo_db.counts
