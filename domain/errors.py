@@ -14,6 +14,10 @@ class DomainError(Exception):
         super().__init__(message)
         self.message = message
 
+    def extensions(self) -> dict[str, object]:
+        """What a client gets in ``extensions`` besides the code."""
+        return {}
+
 
 class BadUserInput(DomainError):
     code = "BAD_USER_INPUT"
@@ -45,3 +49,18 @@ class IdempotencyKeyInUse(DomainError):
 
 class NotFound(DomainError):
     code = "NOT_FOUND"
+
+
+class RateLimited(DomainError):
+    """Too many requests from one user, device or address (domain/rate_limits.py);
+    ``retry_after_ms`` says when the same request would pass. Which limit it was is
+    not said."""
+
+    code = "RATE_LIMITED"
+
+    def __init__(self, retry_after_ms: int) -> None:
+        super().__init__(f"too many requests; retry after {retry_after_ms} ms")
+        self.retry_after_ms = retry_after_ms
+
+    def extensions(self) -> dict[str, object]:
+        return {"retryAfterMs": self.retry_after_ms}

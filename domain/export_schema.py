@@ -59,6 +59,9 @@ COLUMNS: tuple[Column, ...] = (
     Column("reaction_before", "string", True),
     Column("reaction_after", "string", True),
     Column("data_json", "string", False),
+    # Identity signals (reactions and views; null in events written before them).
+    Column("addr", "string", True),
+    Column("device", "string", True),
 )
 
 COLUMN_NAMES: tuple[str, ...] = tuple(c.name for c in COLUMNS)
@@ -113,6 +116,8 @@ def event_row(event: EngagementEvent) -> dict[str, Any]:
         "reaction_before": _text(data.get("before")) if reaction else None,
         "reaction_after": _text(data.get("after")) if reaction else None,
         "data_json": _json(data),
+        "addr": _text(data.get("addr")),
+        "device": _text(data.get("device")),
     }
 
 

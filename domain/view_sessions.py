@@ -90,6 +90,8 @@ from domain.view_policy import (
 )
 
 RECENT_EVENT_IDS = 64
+# The reason of an event over an abuse limit (step(limited=True)): generic on purpose.
+NOT_COUNTED = "not counted"
 
 
 class SessionStatus(enum.StrEnum):
@@ -373,10 +375,15 @@ def step(
     now: datetime,
     last_counted_at: datetime | None,
     region: str = "unknown",
+    limited: bool = False,
 ) -> ViewStep:
     """Apply one view event to its session (None for the first event); see the module doc.
 
     ``region`` is the viewer's when the event arrived; only a first event's is kept.
+    ``limited``: the event was over an abuse limit (domain/rate_limits.py). It is
+    applied (watch time and all) but cannot make the session count; its decision says
+    only :data:`NOT_COUNTED`, never which limit. A session that counted before stays
+    counted.
     """
     _check_now(now)
     if session is not None:
@@ -409,6 +416,7 @@ def step(
         duration_ms=duration_ms,
         now=now,
         last_counted_at=last_counted_at,
+        limited=limited,
     )
 
 
@@ -536,11 +544,17 @@ def _decide(
     duration_ms: int | None,
     now: datetime,
     last_counted_at: datetime | None,
+    limited: bool = False,
 ) -> ViewStep:
     """The decision for a possible event: a session that has not passed its rule
     yet counts when it passes now, unless a view was counted under its dedupe
     key within the window; the others keep what they were."""
     status = session.status
+    if limited and status is SessionStatus.WATCHING:
+        # Over an abuse limit: the watch time is kept, the session may still count at
+        # a later event, and the reason says nothing about the rule or the limit.
+        new = _evolve(session, changes, reason=NOT_COUNTED + suffix)
+        return ViewStep(new, ViewDecision(False, policy.rule, new.reason), False, key)
     if status is SessionStatus.COUNTED:
         reason = "already counted in this session"
     elif status is SessionStatus.DUPLICATE:

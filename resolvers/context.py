@@ -11,8 +11,9 @@ from strawberry.types import Info as StrawberryInfo
 
 from domain.deps import Deps
 from domain.errors import Unauthenticated
-from domain.identity import Actor
+from domain.identity import Actor, AddressHasher
 from domain.ports import Outbox
+from domain.rate_limits import RateLimiter
 from domain.reads import MAX_BATCH, load_summaries
 from domain.summary import Summary
 from resolvers.auth import TokenVerifier
@@ -33,6 +34,10 @@ class Services:
     outboxes: list[Outbox] = field(default_factory=list)
     # Automatic persisted queries (transport.persisted_queries); None: not offered.
     persisted_queries: PersistedQueries | None = None
+    # Abuse limits (domain/rate_limits.py) and the client address's daily-salted hash
+    # (domain/identity.py); None: no limits, no address in events.
+    rate_limiter: RateLimiter | None = None
+    addresses: AddressHasher | None = None
 
 
 class Loaders:
@@ -92,6 +97,11 @@ class Context:
     connection_params: dict[str, Any] | None = None
     # ISO 3166-1 alpha-2 from a trusted proxy's header, for analytics (transport/region.py).
     region: str = "unknown"
+    # The client's address as uvicorn resolved it (X-Forwarded-For only from
+    # FORWARDED_ALLOW_IPS). Held for this request only: never stored, logged or
+    # returned; events get client_address(), its daily-salted hash.
+    client_host: str | None = None
+    _client_address: str | None = None
 
     @property
     def deps(self) -> Deps:
@@ -101,6 +111,14 @@ class Context:
         if self.actor is None and self.auth_error is not None:
             raise self.auth_error
         return self.actor
+
+    async def client_address(self) -> str | None:
+        """The client's address hashed with the day's salt (None when unknown)."""
+        if self._client_address is None and self.client_host is not None:
+            hasher = self.services.addresses
+            if hasher is not None:
+                self._client_address = await hasher.hash(self.client_host)
+        return self._client_address
 
     def fresh_loaders(self) -> Loaders:
         return Loaders(self.services.deps, self.actor)

@@ -64,6 +64,9 @@ async def like(info: Info, input: LikeInput) -> LikePayload:
         ReactionType(input.reaction),
         input.request_id,
         region=ctx.region,
+        device_id=None if input.device_id is None else str(input.device_id),
+        addr=await ctx.client_address(),
+        limiter=ctx.services.rate_limiter,
     )
     return LikePayload.from_domain(result)
 
@@ -71,6 +74,14 @@ async def like(info: Info, input: LikeInput) -> LikePayload:
 async def unlike(info: Info, input: UnlikeInput) -> LikePayload:
     ctx = info.context
     result = await set_reaction(
-        ctx.deps, ctx.user(), str(input.content_id), None, input.request_id, region=ctx.region
+        ctx.deps,
+        ctx.user(),
+        str(input.content_id),
+        None,
+        input.request_id,
+        region=ctx.region,
+        device_id=None if input.device_id is None else str(input.device_id),
+        addr=await ctx.client_address(),
+        limiter=ctx.services.rate_limiter,
     )
     return LikePayload.from_domain(result)

@@ -11,13 +11,27 @@ from schema.views import ViewInput, ViewPayload, ViewSessionInfo
 
 async def record_view(info: Info, input: ViewInput) -> ViewPayload:
     ctx = info.context
-    (result,) = await record(ctx.deps, ctx.user(), [input.to_raw()], ctx.region)
+    (result,) = await record(
+        ctx.deps,
+        ctx.user(),
+        [input.to_raw()],
+        ctx.region,
+        addr=await ctx.client_address(),
+        limiter=ctx.services.rate_limiter,
+    )
     return ViewPayload.from_domain(result)
 
 
 async def record_views(info: Info, inputs: list[ViewInput]) -> list[ViewPayload]:
     ctx = info.context
-    results = await record(ctx.deps, ctx.user(), [i.to_raw() for i in inputs], ctx.region)
+    results = await record(
+        ctx.deps,
+        ctx.user(),
+        [i.to_raw() for i in inputs],
+        ctx.region,
+        addr=await ctx.client_address(),
+        limiter=ctx.services.rate_limiter,
+    )
     return [ViewPayload.from_domain(r) for r in results]
 
 

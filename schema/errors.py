@@ -79,7 +79,9 @@ class ErrorCodes(MaskErrors):
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
         return [self._classify(e) for e in errors]
 
-    def _with_code(self, error: GraphQLError, message: str, code: str) -> GraphQLError:
+    def _with_code(
+        self, error: GraphQLError, message: str, code: str, more: dict[str, object] | None = None
+    ) -> GraphQLError:
         if self._hide_suggestions:
             message = without_suggestions(message)
         return GraphQLError(
@@ -89,13 +91,13 @@ class ErrorCodes(MaskErrors):
             positions=error.positions,
             path=error.path,
             original_error=None,
-            extensions={**(error.extensions or {}), "code": code},
+            extensions={**(error.extensions or {}), **(more or {}), "code": code},
         )
 
     def _classify(self, error: GraphQLError) -> GraphQLError:
         original = error.original_error
         if isinstance(original, DomainError):
-            return self._with_code(error, original.message, original.code)
+            return self._with_code(error, original.message, original.code, original.extensions())
         if original is None or isinstance(original, GraphQLError):
             if error.extensions and "code" in error.extensions:
                 if self._hide_suggestions and _SUGGESTION.search(error.message):

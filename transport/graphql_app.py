@@ -67,14 +67,24 @@ class GraphQLApp(GraphQL):
             except Unauthenticated as exc:
                 auth_error = exc
         loaders = Loaders(self.services.deps, actor)
-        # A WebSocket's is its upgrade request's: headers and peer are the same.
+        # A WebSocket's is its upgrade request's: headers and peer are the same. The
+        # peer is what uvicorn resolved: X-Forwarded-For only from FORWARDED_ALLOW_IPS.
+        peer = request.client.host if request.client is not None else None
         region = UNKNOWN
         if self._region_header is not None:
-            peer = request.client.host if request.client is not None else None
             region = client_region(
                 request.headers, peer, self._region_header, self._trusted_proxies
             )
-        return Context(self.services, actor, loaders, request, response, auth_error, region=region)
+        return Context(
+            self.services,
+            actor,
+            loaders,
+            request,
+            response,
+            auth_error,
+            region=region,
+            client_host=peer,
+        )
 
     async def get_sub_response(self, request: Request | WebSocket) -> Response:
         return http_post.SubResponse()

@@ -277,6 +277,8 @@ def assert_rows_are(rows: list[dict[str, Any]], events: dict[str, EngagementEven
             "reaction_before": data.get("before"),
             "reaction_after": data.get("after"),
             "data_json": row["data_json"],
+            "addr": data.get("addr"),
+            "device": data.get("device"),
             "date": datetime.fromisoformat(utc_date(e.occurred_at_ms)).date(),
         }
         assert json.loads(row["deltas_json"]) == e.deltas

@@ -27,6 +27,8 @@ EMPTY = {
     "final": None,
     "reaction_before": None,
     "reaction_after": None,
+    "addr": None,
+    "device": None,
 }
 
 

@@ -60,9 +60,18 @@ CASES: list[tuple[type, list[dict[str, Any]]]] = [
             {"contentId": "c1"},
             {"contentId": "c2", "reaction": "LOVE", "requestId": "r2"},
             {"contentId": "c3", "requestId": None},
+            {"contentId": "c4", "deviceId": "d4", "requestId": "r4"},
+            {"contentId": "c5", "deviceId": None},
         ],
     ),
-    (UnlikeInput, [{"contentId": "c1"}, {"contentId": "c2", "requestId": "r"}]),
+    (
+        UnlikeInput,
+        [
+            {"contentId": "c1"},
+            {"contentId": "c2", "requestId": "r"},
+            {"contentId": "c3", "deviceId": "d3"},
+        ],
+    ),
     (
         RegisterContentInput,
         [
@@ -107,6 +116,9 @@ def test_enums_and_defaults_come_out_as_the_resolvers_expect() -> None:
     assert views[0].device_id is None and views[0].final is False
     likes = _convert(LikeInput, CASES[1][1], hooked=True)
     assert likes[0].reaction is ReactionType.LIKE and likes[1].reaction is ReactionType.LOVE
+    assert likes[0].device_id is None and likes[3].device_id == "d4"
+    unlikes = _convert(UnlikeInput, CASES[2][1], hooked=True)
+    assert unlikes[0].device_id is None and unlikes[2].device_id == "d3"
     contents = _convert(RegisterContentInput, CASES[3][1], hooked=True)
     assert contents[1].kind is ContentKind.SHORT and contents[0].duration_ms is None
 
