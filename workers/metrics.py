@@ -34,3 +34,17 @@ TRENDING_SKIPPED = Counter(
     "or of unregistered contents",
 )
 TRENDING_BATCHES = Counter("likeview_trending_batches_total", "Batches applied by trending")
+INTEGRITY_EVENTS = Counter(
+    "likeview_integrity_events_total",
+    "Events the integrity worker recorded into its features (not recorded before)",
+)
+INTEGRITY_ASSESSMENTS = Counter(
+    "likeview_integrity_assessments_total",
+    "Actors the integrity worker assessed, by the tier of their trust",
+    ["tier"],
+)
+INTEGRITY_FLAGS = Counter(
+    "likeview_integrity_flags_total",
+    "Rules that lowered a trust the integrity worker reported to the enforcer",
+    ["rule"],
+)

@@ -1,0 +1,578 @@
+"""The integrity worker on a real Redis: generated streams of every attack category
+and of organic users go through it with a fake enforcer; redelivery changes no
+feature; a device that turns into a farm re-assesses its earlier accounts."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import orjson
+import pytest
+
+import domain.integrity_rules as integrity_rules
+from domain.events import RAW_VIEW, REACTION, VIEW, VIEW_END, EngagementEvent
+from domain.integrity_rules import (
+    DEFAULT_RULES_FILE,
+    ActorAssessment,
+    IntegrityRules,
+    parse_integrity_rules,
+)
+from domain.log import Delivery
+from storage.keys import Keys
+from storage.redis_integrity import RedisIntegrity
+from tests.integration.conftest import RoundTrips
+from tests.integration.doubles import T0, FakeClock, FakeConsumer
+from workers.integrity import IntegrityWorker
+
+RULES = parse_integrity_rules(
+    Path(integrity_rules.__file__).with_name(DEFAULT_RULES_FILE).read_text(encoding="utf-8")
+)
+T0_MS = int(T0.timestamp() * 1000)
+MINUTE = 60_000
+CONTENTS = [f"c{i}" for i in range(300)]
+# (ms since the previous event, watchedMs, positionMs, visibleFraction)
+Step = tuple[int, int, int | None, float | None]
+
+
+class FakeEnforcer:
+    def __init__(self) -> None:
+        self.calls: list[tuple[list[ActorAssessment], datetime]] = []
+        self.trust: dict[str, float] = {}
+        self.reasons: dict[str, tuple[str, ...]] = {}
+
+    async def assess(self, assessments: Sequence[ActorAssessment], now: datetime) -> None:
+        self.calls.append((list(assessments), now))
+        for a in assessments:
+            self.trust[a.actor] = a.trust
+            self.reasons[a.actor] = a.reasons
+
+    def of(self, actor: str) -> float:
+        return self.trust.get(actor, 1.0)  # never reported: trusted
+
+
+class Traffic:
+    """Events as the service would log them, with the identity signals."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+        self.items: list[EngagementEvent] = []
+        self._n = 0
+        self._versions: dict[tuple[str, str], int] = {}
+
+    def _id(self, prefix: str) -> str:
+        self._n += 1
+        return f"{prefix}-{self._n}"
+
+    def like(self, user: str, content: str, t: int, device: str | None, addr: str | None) -> None:
+        version = self._versions.get((user, content), 0) + 1
+        self._versions[(user, content)] = version
+        self.items.append(
+            EngagementEvent(
+                event_id=f"r-{user}-{content}-{version}",
+                kind=REACTION,
+                content_id=content,
+                actor=user,
+                occurred_at_ms=t,
+                deltas={"likes": 1},
+                data={"before": None, "after": "LIKE", "device": device, "addr": addr},
+            )
+        )
+
+    def session(
+        self,
+        viewer: str,
+        content: str,
+        t: int,
+        steps: Sequence[Step],
+        *,
+        device: str | None,
+        addr: str | None,
+        impossible: bool = False,
+        counted: bool = True,
+    ) -> int:
+        """steps: (ms since the previous event, watchedMs, positionMs, visibleFraction);
+        returns the time of the last event."""
+        sid = self._id("s")
+        watched_total = 0
+        for i, (gap, watched, position, visible) in enumerate(steps):
+            t += gap
+            watched_total += watched
+            self.items.append(
+                EngagementEvent(
+                    event_id=self._id("raw"),
+                    kind=RAW_VIEW,
+                    content_id=content,
+                    actor=viewer,
+                    occurred_at_ms=t,
+                    deltas={},
+                    data={
+                        "session_id": sid,
+                        "watched_ms": watched,
+                        "position_ms": position,
+                        "visible_fraction": visible,
+                        "final": i == len(steps) - 1,
+                        "accepted_ms": 0 if impossible and i else watched,
+                        "device": device,
+                        "addr": addr,
+                    },
+                )
+            )
+        if counted:
+            self.items.append(
+                EngagementEvent(
+                    event_id=f"v-{sid}",
+                    kind=VIEW,
+                    content_id=content,
+                    actor=viewer,
+                    occurred_at_ms=t,
+                    deltas={"views": 1},
+                    unique=viewer,
+                    data={"session_id": sid, "device": device, "addr": addr},
+                )
+            )
+        self.items.append(
+            EngagementEvent(
+                event_id=f"e-{sid}",
+                kind=VIEW_END,
+                content_id=content,
+                actor=viewer,
+                occurred_at_ms=t,
+                deltas={},
+                data={"session_id": sid, "watched_ms": watched_total},
+            )
+        )
+        return t
+
+    def human_steps(self, seconds: float) -> list[Step]:
+        """A person's playback: a first event near the start, heartbeats about every
+        10 s (timer jitter, now and then a pause), stops after ``seconds``."""
+        rng = self.rng
+        first = rng.randint(150, 1_400)
+        steps: list[Step] = [(0, first, first, None)]
+        position, left = first, int(seconds * 1000)
+        while left > 0:
+            gap = rng.randint(9_400, 10_700)
+            watched = gap if rng.random() > 0.1 else rng.randint(0, gap // 2)  # paused a while
+            watched = min(watched, left)
+            position += watched
+            left -= max(watched, 1_000)
+            steps.append((gap, watched, position, None))
+        return steps
+
+
+def deliveries_of(items: list[EngagementEvent], slice_ms: int = 30_000) -> list[Delivery]:
+    """Time slices of the traffic, one log entry each: raw view events in their own
+    field, as the stream adapter delivers them."""
+    items = sorted(items, key=lambda e: e.occurred_at_ms)
+    out: list[Delivery] = []
+    i = 0
+    while i < len(items):
+        end = (items[i].occurred_at_ms // slice_ms + 1) * slice_ms
+        chunk = []
+        while i < len(items) and items[i].occurred_at_ms < end:
+            chunk.append(items[i])
+            i += 1
+        raw = [e.to_dict() for e in chunk if e.kind == RAW_VIEW]
+        out.append(
+            Delivery(
+                partition=0,
+                message_id=f"{end}-0",
+                events=tuple(e for e in chunk if e.kind != RAW_VIEW),
+                raw_views=orjson.dumps(raw) if raw else None,
+                raw_view_count=len(raw),
+            )
+        )
+    return out
+
+
+def make_worker(redis_client, clock: FakeClock, rules: IntegrityRules = RULES):
+    store = RedisIntegrity(redis_client, Keys(), rules.windows, dedupe_horizon_ms=3_600_000)
+    enforcer = FakeEnforcer()
+    consumer = FakeConsumer()
+    worker = IntegrityWorker(consumer, store, rules, enforcer, clock, batch=200)
+    return worker, store, enforcer, consumer
+
+
+async def run(worker: IntegrityWorker, clock: FakeClock, deliveries: list[Delivery]) -> None:
+    for d in deliveries:
+        clock.at = T0 + timedelta(milliseconds=int(d.message_id.split("-")[0]) - T0_MS)
+        await worker.process([d])
+    await worker.flush()
+
+
+# --------------------------------------------------------------------------- traffic
+
+
+def organic(tr: Traffic) -> dict[str, list[str]]:
+    """Ordinary users at home, a campus behind one address (signed in and
+    anonymous), and heavy but honest users; actors per group."""
+    rng = tr.rng
+    groups: dict[str, list[str]] = {"home": [], "campus": [], "heavy": []}
+
+    def browse(viewer: str, device: str, addr: str, sessions: int, like_p: float) -> None:
+        t = T0_MS + rng.randint(0, 50 * MINUTE)
+        for _ in range(sessions):
+            content = rng.choice(CONTENTS)
+            end = tr.session(
+                viewer,
+                content,
+                t,
+                tr.human_steps(rng.uniform(4, 150)),
+                device=device,
+                addr=addr,
+            )
+            if viewer.startswith("u:") and rng.random() < like_p:
+                tr.like(viewer[2:], content, end + rng.randint(300, 4_000), device, addr)
+            t = end + rng.randint(2_000, 120_000)
+
+    for i in range(40):
+        actor = f"u:home-{i}"
+        groups["home"].append(actor)
+        browse(actor, f"phone-home-{i}", f"addr-home-{i % 25}", rng.randint(3, 15), 0.3)
+    for i in range(150):
+        actor = f"u:student-{i}"
+        groups["campus"].append(actor)
+        browse(actor, f"phone-student-{i}", "addr-campus", rng.randint(1, 6), 0.3)
+    for i in range(120):
+        actor = f"d:campus-laptop-{i}"
+        groups["campus"].append(actor)
+        browse(actor, f"campus-laptop-{i}", "addr-campus", rng.randint(1, 4), 0.0)
+    for i in range(6):
+        # Heavy: back-to-back shorts for 50 minutes, liking most of them.
+        user = f"heavy-{i}"
+        groups["heavy"].append(f"u:{user}")
+        device, addr = f"phone-heavy-{i}", "addr-campus" if i % 2 else f"addr-heavy-{i}"
+        t = T0_MS + rng.randint(0, 5 * MINUTE)
+        while t < T0_MS + 55 * MINUTE:
+            content = rng.choice(CONTENTS)
+            end = tr.session(
+                f"u:{user}",
+                content,
+                t,
+                tr.human_steps(rng.uniform(3, 25)),
+                device=device,
+                addr=addr,
+            )
+            if rng.random() < 0.6:
+                tr.like(user, content, end + rng.randint(400, 2_500), device, addr)
+            t = end + rng.randint(1_500, 6_000)
+    return groups
+
+
+def attacks(tr: Traffic) -> dict[str, list[str]]:
+    rng = tr.rng
+    out: dict[str, list[str]] = {}
+    target = "target"
+
+    def scripted(n: int, every: int, watched: int) -> list[Step]:
+        return [(0 if i == 0 else every, watched, watched * (i + 1), None) for i in range(n)]
+
+    # Bot likes: 40 accounts on 4 devices, a dozen blind likes each.
+    out["bot_likes"] = []
+    for i in range(40):
+        user = f"botlike-{i}"
+        out["bot_likes"].append(f"u:{user}")
+        t = T0_MS + rng.randint(0, 20 * MINUTE)
+        for c in [target, *rng.sample(CONTENTS, 11)]:
+            t += rng.randint(3_000, 20_000)
+            tr.like(user, c, t, f"botlike-dev-{i % 4}", f"addr-dc-{i % 7}")
+    # Click farm: people on a few shared phones, watching then liking the target.
+    out["click_farm"] = []
+    for i in range(30):
+        user = f"clicker-{i}"
+        out["click_farm"].append(f"u:{user}")
+        t = T0_MS + rng.randint(0, 40 * MINUTE)
+        device = f"farm-phone-{i % 3}"
+        end = tr.session(
+            f"u:{user}",
+            target,
+            t,
+            tr.human_steps(rng.uniform(31, 45)),
+            device=device,
+            addr="addr-farm",
+        )
+        tr.like(user, target, end + rng.randint(500, 3_000), device, "addr-farm")
+    # View bots: anonymous, twenty sessions at once, jittered like a person (no two
+    # alike): only the watch time no single screen can hold gives them away.
+    out["view_bots"] = []
+    for i in range(5):
+        actor = f"d:viewbot-{i}"
+        out["view_bots"].append(actor)
+        for wave in range(3):
+            start = T0_MS + wave * 20 * MINUTE + rng.randint(0, MINUTE)
+            for j in range(20):
+                tr.session(
+                    actor,
+                    CONTENTS[(wave * 20 + j) % 300],
+                    start + rng.randint(0, 10_000),
+                    tr.human_steps(rng.uniform(150, 200)),
+                    device=actor[2:],
+                    addr=f"addr-vps-{i}",
+                )
+    # Refresh spam: one browser reloading the target every ~40 s.
+    out["refresh_spam"] = []
+    for i in range(3):
+        actor = f"d:reloader-{i}"
+        out["refresh_spam"].append(actor)
+        t = T0_MS + rng.randint(0, MINUTE)
+        for _ in range(75):
+            first = rng.randint(2_000, 4_000)
+            t = tr.session(
+                actor,
+                target,
+                t,
+                [(0, first, first, None)],
+                device=actor[2:],
+                addr=f"addr-reload-{i}",
+            ) + rng.randint(30_000, 45_000)
+    # Scripted autoplay: a hidden tab playing the feed, unseen, position stuck.
+    out["scripted_autoplay"] = []
+    for i in range(4):
+        actor = f"d:hidden-tab-{i}"
+        out["scripted_autoplay"].append(actor)
+        t = T0_MS + rng.randint(0, 5 * MINUTE)
+        for j in range(12):
+            steps: list[Step] = [
+                (0 if k == 0 else rng.randint(4_000, 9_000), rng.randint(1_000, 4_000), 0, 0.0)
+                for k in range(6)
+            ]
+            t = tr.session(
+                actor,
+                CONTENTS[(i * 12 + j) % 300],
+                t,
+                steps,
+                device=actor[2:],
+                addr=f"addr-home-{i}",
+            ) + rng.randint(5_000, 60_000)
+    # Play/pause cycling: toggling to mint events.
+    out["play_pause_cycling"] = []
+    for i in range(4):
+        actor = f"d:toggler-{i}"
+        out["play_pause_cycling"].append(actor)
+        t = T0_MS + rng.randint(0, 5 * MINUTE)
+        for j in range(5):
+            steps = [(0, 1_000, 1_000, None)]
+            position = 1_000
+            for _ in range(30):
+                w = rng.randint(100, 450)
+                position += w
+                steps.append((rng.randint(600, 1_500), w, position, None))
+            t = tr.session(
+                actor, CONTENTS[j], t, steps, device=actor[2:], addr=f"addr-home-{i + 4}"
+            ) + rng.randint(5_000, 30_000)
+    # Replays: captured sessions sent again and again, by several accounts.
+    out["replays"] = []
+    for i in range(10):
+        actor = f"u:replayer-{i}"
+        out["replays"].append(actor)
+        for j in range(8):
+            t = T0_MS + j * 6 * MINUTE + rng.randint(0, 5 * MINUTE)
+            tr.session(
+                actor,
+                target,
+                t,
+                scripted(7, 5_000, 5_000),
+                device=f"replay-dev-{i}",
+                addr=f"addr-replay-{i}",
+            )
+    # Fake accounts: fresh accounts, five per phone, liking blind.
+    out["fake_accounts"] = []
+    for i in range(20):
+        user = f"fake-{i}"
+        out["fake_accounts"].append(f"u:{user}")
+        t = T0_MS + rng.randint(0, 30 * MINUTE)
+        for c in [target, *rng.sample(CONTENTS, 9)]:
+            t += rng.randint(20_000, 90_000)
+            tr.like(user, c, t, f"fake-phone-{i // 5}", f"addr-carrier-{i % 3}")
+    # Rotating device ids behind one address, each new device playing the target
+    # the same scripted way.
+    out["rotating_devices"] = []
+    for i in range(100):
+        actor = f"d:rot-{i}"
+        out["rotating_devices"].append(actor)
+        t = T0_MS + i * 30_000 + rng.randint(0, 5_000)
+        tr.session(
+            actor, target, t, scripted(4, 10_000, 10_000), device=actor[2:], addr="addr-rotator"
+        )
+    # Account farm sharing devices: 24 accounts on two phones, views and likes.
+    out["account_farm"] = []
+    for i in range(24):
+        user = f"farmacct-{i}"
+        out["account_farm"].append(f"u:{user}")
+        device = f"farm-device-{i % 2}"
+        t = T0_MS + rng.randint(0, 45 * MINUTE)
+        for c in rng.sample(CONTENTS, 3):
+            end = tr.session(
+                f"u:{user}",
+                c,
+                t,
+                tr.human_steps(rng.uniform(10, 40)),
+                device=device,
+                addr=f"addr-home-{i % 25}",
+            )
+            tr.like(user, c, end + 1_000, device, f"addr-home-{i % 25}")
+            t = end + rng.randint(10_000, 60_000)
+    # Like sprees: hundreds of likes in minutes.
+    out["like_spree"] = []
+    for i in range(3):
+        user = f"spree-{i}"
+        out["like_spree"].append(f"u:{user}")
+        t = T0_MS + rng.randint(0, 30 * MINUTE)
+        for c in rng.sample(CONTENTS, 250):
+            t += rng.randint(800, 2_500)
+            tr.like(user, c, t, f"spree-phone-{i}", f"addr-home-{i}")
+    # Scripted identical playback from many addresses: one account, device and
+    # address each, one identical session on the target.
+    out["identical_crowd"] = []
+    for i in range(60):
+        actor = f"u:puppet-{i}"
+        out["identical_crowd"].append(actor)
+        t = T0_MS + rng.randint(0, 50 * MINUTE)
+        tr.session(
+            actor,
+            target,
+            t,
+            scripted(5, 7_000, 7_000),
+            device=f"puppet-phone-{i}",
+            addr=f"addr-proxy-{i}",
+        )
+    # Impossible timing: watch claimed faster than the wall clock.
+    out["impossible_timing"] = []
+    for i in range(3):
+        actor = f"d:fastforward-{i}"
+        out["impossible_timing"].append(actor)
+        t = T0_MS + rng.randint(0, 10 * MINUTE)
+        for j in range(4):
+            fast: list[Step] = [
+                (0 if k == 0 else 2_000, 30_000, 30_000 * (k + 1), None) for k in range(4)
+            ]
+            t = (
+                tr.session(
+                    actor,
+                    CONTENTS[j],
+                    t,
+                    fast,
+                    device=actor[2:],
+                    addr=f"addr-home-{i}",
+                    impossible=True,
+                )
+                + 60_000
+            )
+    return out
+
+
+async def test_attacks_are_excluded_and_organic_users_stay_trusted(redis_client) -> None:
+    clock = FakeClock()
+    worker, _, enforcer, consumer = make_worker(redis_client, clock)
+    tr = Traffic(seed=13)
+    honest = organic(tr)
+    bad = attacks(tr)
+    deliveries = deliveries_of(tr.items)
+    await run(worker, clock, deliveries)
+    assert len(consumer.acked) == len(deliveries)
+
+    for category, actors in bad.items():
+        kept = {a: enforcer.of(a) for a in actors if enforcer.of(a) >= RULES.exclude_below}
+        assert not kept, (category, kept, {a: enforcer.reasons.get(a) for a in kept})
+    for group, actors in honest.items():
+        doubted = {a: enforcer.of(a) for a in actors if enforcer.of(a) < RULES.confident_at}
+        assert not doubted, (group, doubted, {a: enforcer.reasons.get(a) for a in doubted})
+    # Reasons name the categories' signals.
+    assert "shared_device_accounts" in enforcer.reasons["u:clicker-0"]
+    assert "identical_crowd" in enforcer.reasons["d:rot-0"]
+    assert "like_velocity" in enforcer.reasons["u:spree-0"]
+    assert "impossible_timing" in enforcer.reasons["d:fastforward-0"]
+    assert "watch_overlap" in enforcer.reasons["d:viewbot-0"]
+
+
+async def test_redelivery_does_not_change_features(redis_client) -> None:
+    clock = FakeClock()
+    worker, store, enforcer, _ = make_worker(redis_client, clock)
+    tr = Traffic(seed=5)
+    for i in range(45):
+        tr.like("spree", f"c{i}", T0_MS + i * 1_000, "phone", "addr")
+    tr.session("d:x", "c1", T0_MS, tr.human_steps(40), device="x", addr="addr")
+    [delivery] = deliveries_of(tr.items, slice_ms=3_600_000)
+    clock.at = T0 + timedelta(minutes=1)
+    assert await worker.process([delivery]) == len(tr.items)
+    await worker.flush()
+    now_ms = T0_MS + MINUTE
+    before, _ = await store.read(["u:spree", "d:x"], {}, {}, now_ms)
+    calls = len(enforcer.calls)
+    assert enforcer.trust["u:spree"] < RULES.exclude_below
+
+    assert await worker.process([delivery]) == 0  # every token applied before
+    await worker.flush()
+    after, _ = await store.read(["u:spree", "d:x"], {}, {}, now_ms)
+    assert after["u:spree"].features == before["u:spree"].features
+    assert after["d:x"].features == before["d:x"].features
+    assert before["u:spree"].features.likes == 45
+    assert before["d:x"].features.sessions == 1
+    assert len(enforcer.calls) == calls  # nothing moved: the enforcer is not told again
+
+
+async def test_a_device_that_turns_into_a_farm_reassesses_its_earlier_accounts(
+    redis_client,
+) -> None:
+    clock = FakeClock()
+    worker, _, enforcer, _ = make_worker(redis_client, clock)
+    early = Traffic(seed=1)
+    for i in range(3):
+        early.like(f"acct-{i}", "c1", T0_MS + i * 1_000, "tablet", f"addr-{i}")
+    await run(worker, clock, deliveries_of(early.items))
+    assert enforcer.calls == []  # three accounts on a tablet: nothing to say
+
+    late = Traffic(seed=2)
+    for i in range(3, 9):
+        late.like(f"acct-{i}", "c2", T0_MS + 10 * MINUTE + i * 1_000, "tablet", f"addr-{i}")
+    await run(worker, clock, deliveries_of(late.items))
+    for i in range(9):
+        actor = f"u:acct-{i}"
+        assert enforcer.of(actor) < RULES.exclude_below, actor
+        assert enforcer.reasons[actor] == ("shared_device_accounts",)
+    # The earlier accounts were told in the batch that made the device a farm.
+    [(told, _)] = enforcer.calls
+    assert {a.actor for a in told} == {f"u:acct-{i}" for i in range(9)}
+    assert told[0].evidence["device_accounts"] == 9
+
+
+async def test_integrity_and_unknown_events_are_ignored(redis_client) -> None:
+    clock = FakeClock()
+    worker, store, enforcer, consumer = make_worker(redis_client, clock)
+    events = (
+        EngagementEvent("i-1", "integrity", "c1", "u:a", T0_MS, {"likes": -1}),
+        EngagementEvent("x-1", "something_new", "c1", "u:a", T0_MS, {}),
+    )
+    delivery = Delivery(0, "1-0", events)
+    assert await worker.process([delivery]) == 0
+    assert consumer.acked == [delivery]
+    assert enforcer.calls == []
+    states, _ = await store.read(["u:a"], {}, {}, T0_MS)
+    assert states["u:a"].features.likes == 0
+
+
+async def test_a_batch_is_one_round_trip_to_record_and_one_to_read(
+    redis_client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = FakeClock()
+    worker, store, _, _ = make_worker(redis_client, clock)
+    await store.load_scripts()
+    tr = Traffic(seed=3)
+    for i in range(50):
+        tr.session(
+            f"d:dev-{i}",
+            f"c{i}",
+            T0_MS,
+            tr.human_steps(30),
+            device=f"dev-{i}",
+            addr=f"addr-{i % 5}",
+        )
+        tr.like(f"user-{i}", f"c{i}", T0_MS + 40_000, f"dev-{i}", f"addr-{i % 5}")
+    [delivery] = deliveries_of(tr.items, slice_ms=3_600_000)
+    clock.at = T0 + timedelta(minutes=2)
+    trips = RoundTrips(monkeypatch)
+    await worker.process([delivery])
+    assert trips.count == 2

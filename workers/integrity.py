@@ -1,0 +1,327 @@
+"""The integrity worker: event log -> windowed features per actor, device and
+address (Redis) -> a trust per actor (domain/integrity_rules.py) -> the enforcer.
+
+Per batch of deliveries (its own consumer group, ``Keys.INTEGRITY_GROUP``):
+
+1. the batch's reactions, counted views, view events and session ends are
+   recorded (storage/redis_integrity.py ``record``, one round trip), effectively
+   once: each actor's script skips events whose token it applied before. Tokens
+   as in the trending worker: an event's id, or for raw view events their log
+   entry's. The same round trip stores what the previous batch learnt too late
+   to write (the notes below and the trusts it reported);
+2. every actor the batch touched is assessed, plus the actors seen on a device
+   or address whose aggregates changed enough to matter (crossed a threshold of
+   a rule that reads them, or grew by a tenth while inside a rule's ramp):
+   retroactive, so the earlier accounts of a device that turns into a farm are
+   excluded with the later ones. What the worker knows of an actor's groups
+   travels as *notes* in the actor's own hash (one slot per actor), written by
+   the read (``read``, one round trip), which also registers the playback
+   signatures of the sessions that just ended and reads their crowds. Actors
+   who shared a signature whose crowd turned bad are assessed at the next batch;
+3. the enforcer is told of the assessments whose trust moved by more than 0.01
+   or crossed a bar (``exclude_below``, ``confident_at``); an actor never
+   reported counts as trust 1;
+4. the deliveries are acknowledged.
+
+Events of other kinds (the enforcer's own "integrity" events among them) are
+ignored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+
+import orjson
+
+from domain.events import RAW_VIEW, REACTION, VIEW, VIEW_END, EngagementEvent
+from domain.integrity_rules import (
+    ActorAssessment,
+    Assessment,
+    IntegrityRules,
+    assess,
+)
+from domain.log import Delivery, EventConsumer, drain
+from domain.ports import Clock, Enforcer
+from storage.redis_integrity import (
+    END,
+    LIKE,
+    RAW,
+    UNLIKE,
+    ActorEvent,
+    Batch,
+    GroupChange,
+    RedisIntegrity,
+)
+from storage.redis_integrity import VIEW as VIEW_CODE
+from workers.analytics import log_token
+from workers.metrics import INTEGRITY_ASSESSMENTS, INTEGRITY_EVENTS, INTEGRITY_FLAGS
+
+log = logging.getLogger(__name__)
+
+INTEGRITY_KINDS = frozenset({REACTION, VIEW, RAW_VIEW, VIEW_END})
+# A trust that moves by more than this is reported (or one that crosses a bar).
+TRUST_STEP = 0.01
+
+
+def actor_of(event: EngagementEvent) -> str:
+    """The viewer key: a reaction's actor is a bare user id."""
+    return f"u:{event.actor}" if event.kind == REACTION else event.actor
+
+
+def _int(value: object, default: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return default
+    return int(value)
+
+
+def _actor_event(event: EngagementEvent, token: str) -> ActorEvent | None:
+    data = event.data
+    t = event.occurred_at_ms
+    if event.kind == REACTION:
+        before, after = data.get("before"), data.get("after")
+        if before is None and after is not None:
+            return ActorEvent(token, LIKE, t, event.content_id)
+        if before is not None and after is None:
+            return ActorEvent(token, UNLIKE, t, event.content_id)
+        return None  # one reaction for another: neither adds nor removes a like
+    if event.kind == VIEW:
+        return ActorEvent(token, VIEW_CODE, t, event.content_id, str(data.get("session_id", "")))
+    if event.kind == VIEW_END:
+        return ActorEvent(token, END, t, event.content_id, str(data.get("session_id", "")))
+    position = data.get("position_ms")
+    visible = data.get("visible_fraction")
+    watched = _int(data.get("watched_ms"))
+    return ActorEvent(
+        token,
+        RAW,
+        t,
+        event.content_id,
+        str(data.get("session_id", "")),
+        watched_ms=watched,
+        accepted_ms=_int(data.get("accepted_ms"), watched),
+        position_ms=None if position is None else _int(position),
+        visible_fraction=float(visible) if isinstance(visible, int | float) else None,
+        final=bool(data.get("final", False)),
+    )
+
+
+def batch_of(deliveries: Sequence[Delivery]) -> Batch:
+    """The deliveries' events the worker knows, per actor in time order, each event
+    once; and per device and address the actors seen there."""
+    batch = Batch()
+    seen: set[str] = set()
+
+    def take(event: EngagementEvent, token: str) -> None:
+        if event.kind not in INTEGRITY_KINDS or event.event_id in seen:
+            return
+        seen.add(event.event_id)
+        actor = actor_of(event)
+        item = _actor_event(event, token)
+        events = batch.actors.setdefault(actor, [])
+        if item is not None:
+            events.append(item)
+        t = event.occurred_at_ms
+        device = event.data.get("device")
+        if actor.startswith("d:"):
+            device = actor[2:]
+        if isinstance(device, str) and device:
+            at = batch.devices.setdefault(device, {})
+            at[actor] = max(at.get(actor, t), t)
+        addr = event.data.get("addr")
+        if isinstance(addr, str) and addr:
+            at = batch.addresses.setdefault(addr, {})
+            at[actor] = max(at.get(actor, t), t)
+
+    for d in deliveries:
+        for event in d.events:
+            take(event, event.event_id)
+        if d.raw_views:
+            token = log_token(d)
+            for raw in orjson.loads(d.raw_views):
+                take(EngagementEvent.from_dict(raw), token)
+    for events in batch.actors.values():
+        events.sort(key=lambda e: e.t_ms)  # stable: log order within one time
+    return batch
+
+
+def _last_trust(raw: str | None) -> float:
+    if not raw:
+        return 1.0
+    try:
+        return float(raw)
+    except ValueError:
+        return 1.0
+
+
+class IntegrityWorker:
+    def __init__(
+        self,
+        consumer: EventConsumer,
+        features: RedisIntegrity,
+        rules: IntegrityRules,
+        enforcer: Enforcer,
+        clock: Clock,
+        *,
+        batch: int = 200,
+        block_ms: int = 500,
+        claim_idle_ms: int = 30_000,
+    ) -> None:
+        self._consumer = consumer
+        self._store = features
+        self._rules = rules
+        self._enforcer = enforcer
+        self._clock = clock
+        self._batch = batch
+        self._block_ms = block_ms
+        self._claim_idle_ms = claim_idle_ms
+        # Fields learnt after a batch's writes, stored by the next batch's record.
+        self._remember: dict[str, dict[str, str]] = {}
+        # Actors to assess at the next batch, with notes (a signature crowd turned bad).
+        self._carry: dict[str, dict[str, str]] = {}
+        self.applied_batches = 0
+
+    @property
+    def rules(self) -> IntegrityRules:
+        return self._rules
+
+    def _matters(self, change: GroupChange, feature: str, name: str) -> bool:
+        """Whether a group's aggregate moved enough to re-assess its actors."""
+        before, after = change.before.get(name, 0), change.after.get(name, 0)
+        if after <= before:
+            return False
+        for rule in self._rules.on(feature):
+            if before < rule.at <= after or before < rule.full <= after:
+                return True
+            if rule.at <= after <= rule.full and after - before >= max(1, before // 10):
+                return True
+        return False
+
+    async def process(self, deliveries: Sequence[Delivery]) -> int:
+        """Record the deliveries, assess, tell the enforcer, acknowledge; returns how
+        many events were applied (not applied before). With no deliveries it
+        stores what the last batch left to store and assesses the carried actors."""
+        if not deliveries and not self._remember and not self._carry:
+            return 0
+        batch = batch_of(deliveries)
+        now = self._clock.now()
+        now_ms = int(now.timestamp() * 1000)
+        remember, self._remember = self._remember, {}
+        carry, self._carry = self._carry, {}
+        try:
+            recorded = await self._store.record(batch, now_ms, remember)
+        except Exception:
+            # Nothing of it is lost: stored again with the redelivery.
+            for actor, fields in remember.items():
+                self._remember.setdefault(actor, {}).update(fields)
+            self._carry.update(carry)
+            raise
+
+        notes: dict[str, dict[str, str]] = {a: dict(f) for a, f in carry.items()}
+        assess_now: set[str] = set(batch.actors) | set(carry)
+
+        def note(actors: Sequence[str] | set[str], field: str, value: str) -> None:
+            for actor in actors:
+                notes.setdefault(actor, {})[field] = value
+                assess_now.add(actor)
+
+        for device, change in recorded.devices.items():
+            field, value = f"n:d:{device}", f"{change.after['accounts']},{now_ms}"
+            note(list(batch.devices[device]), field, value)
+            if self._matters(change, "device_accounts", "accounts"):
+                note(list(change.members), field, value)
+        for addr, change in recorded.addresses.items():
+            after = change.after
+            field, value = f"n:i:{addr}", f"{after['accounts']},{after['devices']},{now_ms}"
+            note(list(batch.addresses[addr]), field, value)
+            if self._matters(change, "address_accounts", "accounts") or self._matters(
+                change, "address_devices", "devices"
+            ):
+                note(list(change.members), field, value)
+
+        signatures: dict[str, dict[str, int]] = {}
+        for actor, sigs in recorded.signatures.items():
+            for sig in sigs:
+                signatures.setdefault(sig, {})[actor] = now_ms
+        states, crowds = await self._store.read(sorted(assess_now), notes, signatures, now_ms)
+
+        crowd_of: dict[str, int] = {}
+        for sig, change in crowds.items():
+            size = change.after["actors"]
+            field, value = f"n:s:{sig}", f"{size},{now_ms}"
+            for actor in signatures[sig]:
+                crowd_of[actor] = max(crowd_of.get(actor, 0), size)
+                self._remember.setdefault(actor, {})[field] = value
+            if self._matters(change, "signature_crowd", "actors"):
+                for member in change.members:
+                    if member not in signatures[sig]:
+                        self._carry.setdefault(member, {})[field] = value
+
+        changed: list[ActorAssessment] = []
+        for actor in sorted(states):
+            state = states[actor]
+            features = state.features
+            if crowd_of.get(actor, 0) > features.signature_crowd:
+                features = replace(features, signature_crowd=crowd_of[actor])
+            result = assess(features, self._rules)
+            INTEGRITY_ASSESSMENTS.labels(tier=self._rules.tier(result.trust)).inc()
+            if self._moved(_last_trust(state.last), result):
+                changed.append(
+                    ActorAssessment(actor, result.trust, result.reasons, result.evidence)
+                )
+        if changed:
+            await self._enforcer.assess(changed, now)
+            for a in changed:
+                self._remember.setdefault(a.actor, {})["t"] = repr(a.trust)
+                for reason in a.reasons:
+                    INTEGRITY_FLAGS.labels(rule=reason).inc()
+        if deliveries:
+            # Only after the enforcer heard: a crash before this redelivers, the
+            # tokens make the records a no-op, and the assessments are made again.
+            await self._consumer.ack(deliveries)
+        self.applied_batches += 1
+        INTEGRITY_EVENTS.inc(recorded.applied)
+        return recorded.applied
+
+    def _moved(self, last: float, now: Assessment) -> bool:
+        if abs(now.trust - last) > TRUST_STEP:
+            return True
+        return self._rules.tier(now.trust) != self._rules.tier(last)
+
+    async def flush(self) -> None:
+        """Store what the last batch left to store and assess carried actors (the
+        run loop does it at its next read; run_once at its end)."""
+        while self._remember or self._carry:
+            await self.process([])
+
+    async def run_once(self) -> int:
+        """Drain what is there (own pending first), then flush; return the count."""
+        done = await drain(self._consumer, self._batch, self.process)
+        await self.flush()
+        return done
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self._consumer.ensure_groups()
+        await self.run_once()
+        last_claim = time.monotonic()
+        retry_own = False
+        while not stop.is_set():
+            try:
+                if retry_own:
+                    items = await self._consumer.read(self._batch, None, pending=True)
+                    retry_own = False
+                else:
+                    items = await self._consumer.read(self._batch, self._block_ms)
+                if time.monotonic() - last_claim >= self._claim_idle_ms / 1000:
+                    last_claim = time.monotonic()
+                    items += await self._consumer.claim_stale(self._claim_idle_ms, self._batch)
+                await self.process(items)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("integrity batch failed; retrying")
+                retry_own = True
+                await asyncio.sleep(1)
