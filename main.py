@@ -38,11 +38,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
+import domain.integrity_rules
 import domain.view_policy
 from domain.analytics import AnalyticsPorts
 from domain.deps import Deps
+from domain.enforcement import Enforcement, restore_mirror
 from domain.errors import ContentNotFound
-from domain.ports import ViewPorts
+from domain.identity import AddressHasher
+from domain.integrity import Bars
+from domain.integrity_rules import IntegrityRules
+from domain.ports import IntegrityPorts, ViewPorts
+from domain.rate_limits import DEFAULTS as RATE_DEFAULTS
+from domain.rate_limits import Action, Rate, RateLimiter, Scope, parse_rate
 from domain.view_policy import PolicyBook
 from resolvers.auth import DEFAULT_MAX_LIFETIME_S, DEFAULT_TTL_S, TokenVerifier, issue_token
 from resolvers.context import Services
@@ -56,6 +63,7 @@ from storage.mongo import ensure_indexes, open_client, ping, unreachable
 from storage.mongo_analytics import MongoAnalytics, ensure_analytics_indexes
 from storage.mongo_contents import MongoContents
 from storage.mongo_events import MongoEventArchive
+from storage.mongo_integrity import MongoActors, MongoRetiering, ensure_integrity_indexes
 from storage.mongo_outbox import MongoOutbox
 from storage.mongo_reactions import MongoReactions
 from storage.mongo_retention import MongoRetention
@@ -63,16 +71,20 @@ from storage.mongo_view_sessions import MongoViewSessions
 from storage.redis_analytics import RedisAnalytics
 from storage.redis_counters import RedisCounters
 from storage.redis_idempotency import RedisIdempotency
+from storage.redis_integrity import RedisIntegrity
 from storage.redis_persisted_queries import RedisPersistedQueries
 from storage.redis_publisher import RedisPublisher
+from storage.redis_rate_limits import RedisAddressSalts, RedisRateLimits
 from storage.redis_reconcile_queue import RedisReconcileQueue
 from storage.redis_stream import RedisEventConsumer, RedisEventLog
+from storage.redis_tiers import RedisTierMirror
 from storage.redis_trending import RedisTrending
 from storage.redis_view_marks import RedisViewMarks
 from subscriptions.hub import LiveHub
 from subscriptions.publisher import HubPublisher
 from subscriptions.redis_backend import FixedRedisBackend
 from transport.body_limit import BodyLimit
+from transport.client_address import hide_client_addresses
 from transport.graphiql import ROUTE as GRAPHIQL_ROUTE
 from transport.graphiql import GraphiQLPage
 from transport.graphql_app import GraphQLApp
@@ -82,6 +94,7 @@ from workers.analytics import AnalyticsWorker
 from workers.analytics_rebuild import rebuild as rebuild_analytics
 from workers.archiver import Archiver
 from workers.export import add_export_parser, run_export
+from workers.integrity import IntegrityWorker
 from workers.loop_lag import probing
 from workers.outbox_relay import OutboxRelay
 from workers.reconciler import Reconciler
@@ -129,6 +142,8 @@ class Settings(BaseSettings):
     # often makes it redundant.
     access_log: bool = True
     view_policies_path: str | None = None
+    # The integrity rules file (docs/INTEGRITY.md); default: the shipped one.
+    integrity_rules_path: str | None = None
     # Off: stock strawberry and graphql-core everywhere (README, Version pins).
     fast_paths: bool = True
     # Automatic persisted queries: how long a registered text outlives its last use.
@@ -160,6 +175,21 @@ class Settings(BaseSettings):
     trusted_proxies: str = ""
     # A view session without events for this long has ended (workers/session_closer.py).
     session_idle_s: float = Field(1800.0, gt=0)
+    # uvicorn's proxy headers (`serve`): X-Forwarded-For is believed only from these
+    # peers (comma-separated IPs/CIDRs, or "*"). Too wide, and clients pick their own
+    # address (docs/SECURITY.md, Abuse limits).
+    forwarded_allow_ips: str = "127.0.0.1,::1"
+    # Abuse limits (domain/rate_limits.py): "PER_MINUTE:BURST" per action and scope.
+    rate_limits: bool = True
+    rate_limit_like_user: str = str(RATE_DEFAULTS[(Action.LIKE, Scope.USER)])
+    rate_limit_like_device: str = str(RATE_DEFAULTS[(Action.LIKE, Scope.DEVICE)])
+    rate_limit_like_address: str = str(RATE_DEFAULTS[(Action.LIKE, Scope.ADDRESS)])
+    rate_limit_unlike_user: str = str(RATE_DEFAULTS[(Action.UNLIKE, Scope.USER)])
+    rate_limit_unlike_device: str = str(RATE_DEFAULTS[(Action.UNLIKE, Scope.DEVICE)])
+    rate_limit_unlike_address: str = str(RATE_DEFAULTS[(Action.UNLIKE, Scope.ADDRESS)])
+    rate_limit_view_user: str = str(RATE_DEFAULTS[(Action.VIEW, Scope.USER)])
+    rate_limit_view_device: str = str(RATE_DEFAULTS[(Action.VIEW, Scope.DEVICE)])
+    rate_limit_view_address: str = str(RATE_DEFAULTS[(Action.VIEW, Scope.ADDRESS)])
 
     @field_validator("allowed_origins", mode="before")
     @classmethod
@@ -168,6 +198,29 @@ class Settings(BaseSettings):
         if isinstance(raw, str):
             return [o.strip() for o in raw.split(",") if o.strip()]
         return raw
+
+    @field_validator(
+        "rate_limit_like_user",
+        "rate_limit_like_device",
+        "rate_limit_like_address",
+        "rate_limit_unlike_user",
+        "rate_limit_unlike_device",
+        "rate_limit_unlike_address",
+        "rate_limit_view_user",
+        "rate_limit_view_device",
+        "rate_limit_view_address",
+    )
+    @classmethod
+    def _rate(cls, raw: str) -> str:
+        parse_rate(raw)  # a bad value fails start-up, with what was expected
+        return raw
+
+    def rate_table(self) -> dict[tuple[Action, Scope], Rate]:
+        return {
+            (action, scope): parse_rate(getattr(self, f"rate_limit_{action}_{scope}"))
+            for action in Action
+            for scope in Scope
+        }
 
     @field_validator("client_region_header", mode="before")
     @classmethod
@@ -286,6 +339,9 @@ def build_workers(runtime: Runtime, consumer_name: str) -> dict[str, Any]:
     archive = MongoEventArchive(runtime.db)
     publisher: Any = RedisPublisher(r) if s.redis_url else HubPublisher(runtime.services.hub)
     sketches = RedisAnalytics(r, keys, s.event_dedupe_horizon_s * 1000)
+    rules = load_integrity_rules(s)
+    integrity = deps.integrity
+    assert integrity is not None, "open_runtime wires count integrity"
     workers: dict[str, Any] = {
         "aggregator": Aggregator(
             RedisEventConsumer(r, keys, Keys.AGGREGATOR_GROUP, consumer_name),
@@ -321,6 +377,13 @@ def build_workers(runtime: Runtime, consumer_name: str) -> dict[str, Any]:
             publisher,
             deps.clock,
         ),
+        "integrity": IntegrityWorker(
+            RedisEventConsumer(r, keys, Keys.INTEGRITY_GROUP, consumer_name),
+            RedisIntegrity(r, keys, rules.windows, s.event_dedupe_horizon_s * 1000),
+            rules,
+            Enforcement(deps, integrity),
+            deps.clock,
+        ),
         "session_closer": SessionCloser(
             deps, MongoViewSessions(runtime.db), idle=timedelta(seconds=s.session_idle_s)
         ),
@@ -333,6 +396,18 @@ def build_workers(runtime: Runtime, consumer_name: str) -> dict[str, Any]:
             keep=timedelta(seconds=s.embedded_retention_s),
         )
     return workers
+
+
+def load_integrity_rules(settings: Settings) -> IntegrityRules:
+    """The integrity rules file: the shipped one, or INTEGRITY_RULES_PATH."""
+    path = (
+        Path(settings.integrity_rules_path)
+        if settings.integrity_rules_path
+        else Path(domain.integrity_rules.__file__).with_name(
+            domain.integrity_rules.DEFAULT_RULES_FILE
+        )
+    )
+    return domain.integrity_rules.parse_integrity_rules(path.read_text())
 
 
 def load_policies(settings: Settings) -> PolicyBook:
@@ -377,10 +452,24 @@ async def open_runtime(
     marks = RedisViewMarks(redis, keys)
     await counters.load_scripts()
     await marks.load_scripts()
+    limits_store = RedisRateLimits(redis, keys)
+    await limits_store.load_scripts()
+    clock = SystemClock()
+    addresses = AddressHasher(RedisAddressSalts(redis, keys), clock)
+    await addresses.warm()
     trending = RedisTrending(redis, keys, settings.event_dedupe_horizon_s * 1000)
     await trending.load_scripts()
+    await ensure_integrity_indexes(db)
+    rules = load_integrity_rules(settings)
+    tiers = RedisTierMirror(redis, keys)
+    integrity = IntegrityPorts(
+        MongoActors(db),
+        tiers,
+        MongoRetiering(reactions, view_sessions),
+        Bars(rules.exclude_below, rules.confident_at),
+    )
     deps = Deps(
-        clock=SystemClock(),
+        clock=clock,
         contents=MongoContents(db),
         reactions=reactions,
         counters=counters,
@@ -390,6 +479,8 @@ async def open_runtime(
         views=ViewPorts(view_sessions, marks, load_policies(settings)),
         analytics=AnalyticsPorts(MongoAnalytics(db), analytics_sketches),
         trending=trending,
+        tiers=tiers,
+        integrity=integrity,
     )
     try:
         async with LiveHub(
@@ -407,6 +498,10 @@ async def open_runtime(
                 ),
                 outboxes=[MongoOutbox(db["reactions"]), MongoOutbox(db["view_sessions"])],
                 persisted_queries=RedisPersistedQueries(redis, keys, settings.apq_ttl_s),
+                rate_limiter=RateLimiter(
+                    limits_store, settings.rate_table(), enabled=settings.rate_limits
+                ),
+                addresses=addresses,
             )
             async with probing():
                 yield Runtime(settings, services, db, redis)
@@ -420,6 +515,10 @@ async def open_runtime(
 async def run_workers(runtime: Runtime, stop: asyncio.Event) -> None:
     name = f"{socket.gethostname()}-{os.getpid()}"
     runtime.workers = build_workers(runtime, name)
+    if runtime.deps.integrity is not None:
+        # After a Redis loss the write paths would count excluded actors again.
+        restored = await restore_mirror(runtime.deps.integrity)
+        log.info("integrity tiers mirrored", actors=restored)
     log.info("workers started", workers=list(runtime.workers))
     await asyncio.gather(*(w.run(stop) for w in runtime.workers.values()))
 
@@ -696,6 +795,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         import uvicorn
 
+        # The client's address is a signal, never logged (docs/SECURITY.md, Abuse limits).
+        hide_client_addresses()
         uvicorn.run(
             create_app(settings),
             host=args.host,
@@ -710,6 +811,10 @@ def main(argv: list[str] | None = None) -> int:
             # A larger frame is refused by the server (close 1009) before the
             # app reads it; HTTP bodies are bounded by BodyLimit.
             ws_max_size=settings.max_request_bytes,
+            # The client's address (abuse limits, hashed into events): X-Forwarded-For
+            # is believed only from these peers (docs/SECURITY.md, Abuse limits).
+            proxy_headers=True,
+            forwarded_allow_ips=settings.forwarded_allow_ips,
         )
     elif args.command == "worker":
         asyncio.run(_worker_main(settings))

@@ -12,7 +12,9 @@ from domain.ports import (
     CounterStore,
     EventLog,
     IdempotencyStore,
+    IntegrityPorts,
     ReactionRepository,
+    TierMirror,
     TrendingStore,
     ViewPorts,
 )
@@ -35,3 +37,7 @@ class Deps:
     analytics: AnalyticsPorts | None = None
     # Ranking signals and trending (domain/ranking.py), kept by the trending worker.
     trending: TrendingStore | None = None
+    # The integrity tier of each actor, as the write paths read it (absent: all trusted).
+    tiers: TierMirror | None = None
+    # Count integrity's actor store, mirror and documents (domain/enforcement.py).
+    integrity: IntegrityPorts | None = None

@@ -13,6 +13,9 @@ VIEW = "view"
 RAW_VIEW = "view_event"
 # A view session ended (a final event, or idle too long): analytics only, counts nothing.
 VIEW_END = "view_end"
+# An actor's reaction or counted view moved to another integrity tier: its deltas
+# take the old contribution out of the counters and put the new one in.
+INTEGRITY = "integrity"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,3 +75,8 @@ def view_end_event_id(content_id: str, session_id: str, viewer_key: str) -> str:
     """A session ends once, whether by its final event or by the idle closer: both
     name its end the same, so the two can never both be counted."""
     return f"e-{_digest(content_id, session_id, viewer_key)}"
+
+
+def integrity_view_event_id(content_id: str, session_id: str, viewer_key: str, version: int) -> str:
+    """The re-tiering of a counted session that moves it to ``version``."""
+    return f"i-{_digest(content_id, session_id, viewer_key, str(version))}"

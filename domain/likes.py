@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,14 +12,17 @@ from domain.clock import to_ms
 from domain.contents import check_id
 from domain.counters import add
 from domain.deps import Deps
-from domain.errors import Conflict, ContentNotFound
+from domain.errors import Conflict, ContentNotFound, RateLimited
 from domain.events import REACTION, EngagementEvent, reaction_event_id
 from domain.idempotency import IdempotencyRecord, fingerprint, in_use, replay
 from domain.identity import Actor, require_user
+from domain.integrity import Tier, difference, reaction_counters
 from domain.ports import ReactionRecord
+from domain.rate_limits import ALLOWED, Action, RateLimiter, Verdict, subjects
 from domain.reactions import ReactionType, transition
 from domain.reads import counter_readings
 from domain.summary import Summary, summarize
+from domain.view_sessions import viewer_key
 
 log = logging.getLogger(__name__)
 
@@ -61,35 +65,73 @@ async def set_reaction(
     request_id: str | None = None,
     *,
     region: str = "unknown",
+    device_id: str | None = None,
+    addr: str | None = None,
+    limiter: RateLimiter | None = None,
 ) -> LikeResult:
     """Like with ``wanted`` (a reaction type) or unlike (``wanted`` None).
 
-    ``region`` (the caller's, for analytics) goes into the event only: it is not
-    part of the request's identity, so a retry from elsewhere still replays.
+    ``region`` (the caller's, for analytics), ``device_id`` (the client's) and
+    ``addr`` (the caller's hashed address, domain/identity.py) go into the event
+    only: they are not part of the request's identity, so a retry from elsewhere
+    still replays.
+
+    With a ``limiter``, the user's, device's and address's limits are checked at the
+    same time as the idempotency claim (one more round trip, concurrent with it); over
+    one, RateLimited (``retry_after_ms``) and nothing is written: no reaction, no
+    event, and a claimed idempotency key is released for the retry.
     """
     user = require_user(actor)
     check_id(content_id, "contentId")
     if request_id is not None:
         check_id(request_id, "requestId")
+    if device_id is not None:
+        check_id(device_id, "deviceId")
     if content_id not in await deps.contents.get_many([content_id]):
         raise ContentNotFound(f"no content with id {content_id!r} is registered")
 
-    if request_id is None:
-        return await _apply(deps, user, content_id, wanted, region)
-
+    signals = {"addr": addr, "device": device_id}
     op = "like" if wanted is not None else "unlike"
+    limits = _limits(deps, limiter, Action(op), user, device_id, addr)
+    if request_id is None:
+        _refuse_over_limit(await limits)
+        return await _apply(deps, user, content_id, wanted, region, signals)
+
     fp = fingerprint(op, {"contentId": content_id, "reaction": wanted})
-    existing = await deps.idempotency.begin(user.user_id, request_id, fp)
+    verdict, existing = await asyncio.gather(
+        limits, deps.idempotency.begin(user.user_id, request_id, fp)
+    )
     if existing is not None:
+        # A retry of a request seen before gets its stored answer, over a limit or not.
         return await _replay(deps, user, request_id, fp, existing)
     try:
-        result = await _apply(deps, user, content_id, wanted, region)
+        _refuse_over_limit(verdict)
+        result = await _apply(deps, user, content_id, wanted, region, signals)
     except BaseException:
         # Let a retry with the same key try again rather than wait for expiry.
         await deps.idempotency.release(user.user_id, request_id)
         raise
     await deps.idempotency.complete(user.user_id, request_id, fp, result.to_dict())
     return result
+
+
+async def _limits(
+    deps: Deps,
+    limiter: RateLimiter | None,
+    action: Action,
+    user: Actor,
+    device_id: str | None,
+    addr: str | None,
+) -> Verdict:
+    if limiter is None or not limiter.enabled:
+        return ALLOWED
+    who = subjects(action, user_id=user.user_id, device_id=device_id, addr=addr)
+    return await limiter.check_one(deps.clock.now(), who)
+
+
+def _refuse_over_limit(verdict: Verdict) -> None:
+    if not verdict.allowed:
+        raise RateLimited(verdict.retry_after_ms)
 
 
 async def _replay(
@@ -110,10 +152,20 @@ async def _replay(
 
 
 async def _apply(
-    deps: Deps, user: Actor, content_id: str, wanted: ReactionType | None, region: str
+    deps: Deps,
+    user: Actor,
+    content_id: str,
+    wanted: ReactionType | None,
+    region: str,
+    signals: Mapping[str, str | None] | None = None,
 ) -> LikeResult:
     for _ in range(MAX_ATTEMPTS):
-        current = await deps.reactions.get(content_id, user.user_id)
+        # The actor's tier is read on every attempt, after a re-tiering may have
+        # moved the document's version: a write either lands before the re-tiering
+        # (which then moves it) or sees the new tier (domain/enforcement.py).
+        current, tier = await asyncio.gather(
+            deps.reactions.get(content_id, user.user_id), _tier(deps, user)
+        )
         before = current.reaction if current else None
         step = transition(before, wanted)
         pending = current.pending if current else ()
@@ -122,20 +174,28 @@ async def _apply(
             return LikeResult(content_id, before, False, summary.for_viewer(before))
         now = deps.clock.now()
         version = (current.version if current else 0) + 1
+        # What the document counted in its tier, out; what it counts now, in.
+        deltas = difference(
+            reaction_counters(wanted, tier),
+            reaction_counters(before, current.tier if current else tier),
+        )
         event = EngagementEvent(
             event_id=reaction_event_id(content_id, user.user_id, version),
             kind=REACTION,
             content_id=content_id,
             actor=user.user_id,
             occurred_at_ms=to_ms(now),
-            deltas=step.deltas,
+            deltas=deltas,
             data={
                 "before": before.value if before else None,
                 "after": wanted.value if wanted else None,
                 "region": region,
+                # For the integrity worker: the hashed address ("addr") and the
+                # device ("device"); never the address itself.
+                **(signals or {}),
             },
         )
-        record = ReactionRecord(content_id, user.user_id, wanted, version, now)
+        record = ReactionRecord(content_id, user.user_id, wanted, version, now, tier=tier)
         if await deps.reactions.save(record, version - 1, event):
             break
     else:
@@ -148,6 +208,13 @@ async def _apply(
         log.warning("event log append failed; outbox relay will republish", exc_info=True)
     summary = await _summary(deps, content_id, (*pending, event))
     return LikeResult(content_id, wanted, True, summary.for_viewer(wanted))
+
+
+async def _tier(deps: Deps, user: Actor) -> Tier:
+    if deps.tiers is None:
+        return Tier.TRUSTED
+    actor = viewer_key(user.user_id, None)
+    return (await deps.tiers.get_many([actor])).get(actor, Tier.TRUSTED)
 
 
 async def _summary(deps: Deps, content_id: str, own: tuple[EngagementEvent, ...]) -> Summary:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from domain.contents import Content
 from domain.events import EngagementEvent
 from domain.idempotency import IdempotencyRecord
+from domain.integrity import Bars, Tier
+from domain.integrity_rules import ActorAssessment
 from domain.reactions import ReactionType
 from domain.signals import RawSignals
 from domain.trending import Ranked, TrendWindow
@@ -26,6 +28,8 @@ class ReactionRecord:
     updated_at: datetime
     # Events of this record not yet known to be archived (the outbox).
     pending: tuple[EngagementEvent, ...] = ()
+    # The tier its actor had when it was last written (domain/integrity.py).
+    tier: Tier = Tier.TRUSTED
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +197,18 @@ class Publisher(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class TieredSession:
+    """A counted view session as re-tiering sees it."""
+
+    session_id: str
+    content_id: str
+    viewer_key: str
+    version: int
+    tier: Tier
+    counted_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class StoredSession:
     session: ViewSession
     version: int
@@ -242,3 +258,101 @@ class TrendingStore(Protocol):
 
     async def raw_signals(self, content_ids: Sequence[str]) -> dict[str, RawSignals]:
         """Per content, what ranking signals are computed from (one round trip)."""
+
+
+# --- count integrity (domain/enforcement.py) ---------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ActorRecord:
+    """An actor ("u:<user>" or "d:<device>") as integrity sees it."""
+
+    actor: str
+    trust: float  # the automatic score, 0..1 (1: nothing against it)
+    tier: Tier  # what counts: from the score, or from the verdict
+    verdict: str  # Verdict value: AUTO, BOT or HUMAN
+    reasons: tuple[str, ...]
+    evidence: Mapping[str, int | float | str]
+    updated_at: datetime | None
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One integrity decision, appended and never changed."""
+
+    entry_id: str  # sorts by time
+    actor: str
+    rule: str  # the reasons that lowered the trust, or "verdict"
+    evidence: Mapping[str, int | float | str]
+    trust_before: float
+    trust_after: float
+    tier_before: Tier
+    tier_after: Tier
+    verdict: str
+    note: str | None
+    by: str  # "integrity" (the worker) or the admin's user id
+    at: datetime
+
+
+class ActorStore(Protocol):
+    async def get_many(self, actors: Sequence[str]) -> dict[str, ActorRecord]: ...
+
+    async def save(self, record: ActorRecord, audit: AuditEntry | None) -> None:
+        """Write the actor's state and append its audit entry."""
+
+    async def cases(self, first: int, before: str | None) -> list[AuditEntry]:
+        """Audit entries newest first, older than the entry id ``before``."""
+
+    async def not_trusted(self, after: str | None, limit: int) -> list[ActorRecord]:
+        """Actors whose tier is not trusted, by actor, a page at a time."""
+
+
+class TierMirror(Protocol):
+    """The tiers the write paths read (Redis), mirrored from the actor store."""
+
+    async def get_many(self, actors: Sequence[str]) -> dict[str, Tier]:
+        """Absent actors are trusted."""
+
+    async def set_many(self, tiers: Mapping[str, Tier]) -> None: ...
+
+
+class Retiering(Protocol):
+    """The documents whose counting follows an actor's tier."""
+
+    async def reactions_of(
+        self, user_id: str, after: str | None, limit: int
+    ) -> list[ReactionRecord]: ...
+
+    async def reaction(self, content_id: str, user_id: str) -> ReactionRecord | None: ...
+
+    async def retier_reaction(
+        self, record: ReactionRecord, tier: Tier, event: EngagementEvent | None
+    ) -> bool: ...
+
+    async def counted_sessions_of(
+        self, viewer_key: str, after: str | None, limit: int
+    ) -> list[TieredSession]: ...
+
+    async def retier_session(
+        self, session: TieredSession, tier: Tier, event: EngagementEvent
+    ) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class IntegrityPorts:
+    actors: ActorStore
+    mirror: TierMirror
+    documents: Retiering
+    bars: Bars = field(default_factory=Bars)
+    # How long a write may take from reading an actor's tier to storing a document
+    # in it: re-tiering sweeps the actor's documents again after this long.
+    settle_s: float = 2.0
+
+
+class Enforcer(Protocol):
+    """Acts on the integrity worker's assessments (exclusion and restoration of an
+    actor's engagement in public counts): told only of actors whose trust changed
+    by more than 0.01 or crossed a bar (domain.integrity_rules)."""
+
+    async def assess(self, assessments: Sequence[ActorAssessment], now: datetime) -> None: ...

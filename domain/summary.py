@@ -7,7 +7,19 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from domain.counters import LIKES, REACTION_PREFIX, VIEWS
+from domain.integrity import (
+    DOUBTFUL_LIKES,
+    DOUBTFUL_VIEWS,
+    SUSPECT_LIKES,
+    SUSPECT_VIEWS,
+    IntegrityCounts,
+    integrity_counts,
+)
 from domain.reactions import ReactionType
+
+# The integrity of a count no doubtful or suspect actor touched (most of them).
+_ALL_TRUSTED = IntegrityCounts(0, 0, 1.0)
+_NOTHING = IntegrityCounts(0, 0, None)
 
 
 class ReactionCount(NamedTuple):
@@ -27,8 +39,10 @@ class Summary:
     views: int
     unique_viewers: int
     viewer_reaction: ReactionType | None = None
+    integrity: IntegrityCounts = _NOTHING
 
     def to_dict(self) -> dict[str, Any]:
+        i = self.integrity
         return {
             "content_id": self.content_id,
             "likes": self.likes,
@@ -36,6 +50,7 @@ class Summary:
             "views": self.views,
             "unique_viewers": self.unique_viewers,
             "viewer_reaction": self.viewer_reaction.value if self.viewer_reaction else None,
+            "integrity": [i.suspect_likes, i.suspect_views, i.trusted_share],
         }
 
     @classmethod
@@ -48,6 +63,7 @@ class Summary:
             views=int(raw["views"]),
             unique_viewers=int(raw["unique_viewers"]),
             viewer_reaction=ReactionType(vr) if vr else None,
+            integrity=IntegrityCounts(*raw["integrity"]) if raw.get("integrity") else _NOTHING,
         )
 
     def for_viewer(self, viewer_reaction: ReactionType | None) -> Summary:
@@ -58,6 +74,7 @@ class Summary:
             self.views,
             self.unique_viewers,
             viewer_reaction,
+            self.integrity,
         )
 
 
@@ -85,6 +102,10 @@ def summarize(
     # An estimate (HyperLogLog) may overshoot by a little; never show more
     # distinct viewers than counted views.
     unique = unique_viewers if unique_viewers < views else views
+    if get(SUSPECT_LIKES) or get(SUSPECT_VIEWS) or get(DOUBTFUL_LIKES) or get(DOUBTFUL_VIEWS):
+        integrity = integrity_counts(counters)
+    else:
+        integrity = _ALL_TRUSTED if likes > 0 or views > 0 else _NOTHING
     return Summary(
         content_id,
         likes if likes > 0 else 0,
@@ -92,4 +113,5 @@ def summarize(
         views,
         unique if unique > 0 else 0,
         viewer_reaction,
+        integrity,
     )

@@ -7,6 +7,7 @@ pipelined append to the event log.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -15,7 +16,6 @@ from typing import Any
 
 from domain.clock import to_ms
 from domain.contents import Content
-from domain.counters import VIEWS
 from domain.deps import Deps
 from domain.errors import BadUserInput, Conflict, ContentNotFound, NotFound
 from domain.events import (
@@ -27,7 +27,9 @@ from domain.events import (
     view_event_id,
 )
 from domain.identity import Actor, require_user
-from domain.ports import DedupeMark, StoredSession
+from domain.integrity import Tier, view_counters
+from domain.ports import DedupeMark, StoredSession, ViewPorts
+from domain.rate_limits import Action, RateLimiter, subjects
 from domain.view_policy import ClientPlatform, PolicyBook, ViewPolicy, ViewSource
 from domain.view_sessions import (
     ViewDecision,
@@ -75,7 +77,7 @@ def _policy(
 
 
 def _raw_event(
-    ev: ViewEvent, session: ViewSession, now_ms: int, accepted_ms: int
+    ev: ViewEvent, session: ViewSession, now_ms: int, accepted_ms: int, addr: str | None
 ) -> EngagementEvent:
     seq = ev.event_id or f"#{session.events}"
     return EngagementEvent(
@@ -97,6 +99,10 @@ def _raw_event(
             "accepted_ms": accepted_ms,
             # The session's, like its source and platform: a session is one place.
             "region": session.region,
+            # Signals for the integrity worker: the request's hashed address and the
+            # event's device (domain/identity.py); never the address itself.
+            "addr": addr,
+            "device": ev.device_id,
         },
     )
 
@@ -105,20 +111,27 @@ def _value(member: ViewSource | ClientPlatform | None) -> str | None:
     return None if member is None else member.value
 
 
-def counted_event(session: ViewSession, now_ms: int) -> EngagementEvent:
+def counted_event(
+    session: ViewSession, now_ms: int, addr: str | None = None, tier: Tier = Tier.TRUSTED
+) -> EngagementEvent:
+    """The session's count; ``addr`` is the hashed address of the request that made
+    it, ``tier`` its viewer's integrity tier (domain/integrity.py): an excluded
+    viewer's count goes to the suspect counter, not to views or unique viewers."""
     return EngagementEvent(
         event_id=view_event_id(session.content_id, session.session_id, session.viewer_key),
         kind=VIEW,
         content_id=session.content_id,
         actor=session.viewer_key,
         occurred_at_ms=now_ms,
-        deltas={VIEWS: 1},
-        unique=session.viewer_key,
+        deltas=view_counters(True, tier),
+        unique=None if tier is Tier.EXCLUDED else session.viewer_key,
         data={
             "session_id": session.session_id,
             "platform": _value(session.platform),
             "source": _value(session.source),
             "region": session.region,
+            "addr": addr,
+            "device": session.device_id,
         },
     )
 
@@ -173,6 +186,7 @@ def _decide(
     lost: Collection[str] = (),
     *,
     region: str,
+    limited: Collection[int] = (),
 ) -> _Plan:
     """Run every event through its session's policy, in order, in memory.
 
@@ -207,6 +221,7 @@ def _decide(
                 now=now,
                 last_counted_at=last,
                 region=region,
+                limited=i in limited,
             )
         except BadUserInput as exc:
             if before is None:
@@ -252,8 +267,17 @@ async def record_views(
     actor: Actor | None,
     inputs: Sequence[Mapping[str, Any]],
     region: str = "unknown",
+    *,
+    addr: str | None = None,
+    limiter: RateLimiter | None = None,
 ) -> list[ViewResult]:
-    """Decide a batch of view events; ``region`` is the caller's (a new session keeps it)."""
+    """Decide a batch of view events; ``region`` is the caller's (a new session keeps it).
+
+    ``addr`` is the caller's hashed address (domain/identity.py), put in the events.
+    With a ``limiter``, every event is checked against the view limits of its viewer,
+    device and address (one round trip, alongside the sessions' read): an event over
+    one is recorded but cannot make its session count (reason "not counted").
+    """
     events = parse_inputs(actor, inputs)
     if not events:
         return []
@@ -270,25 +294,49 @@ async def record_views(
     todo = list(range(len(events)))
     decided: dict[int, ViewStep] = {}
     to_log: list[EngagementEvent] = []
-    for _attempt in range(MAX_ATTEMPTS):
-        stored = await views.sessions.get_many(
-            list(dict.fromkeys(events[i].session_id for i in todo))
-        )
+    (stored, limited), tiers = await asyncio.gather(
+        _first_read(views, events, now, addr, limiter), _tiers(deps, events)
+    )
+    for attempt in range(MAX_ATTEMPTS):
+        if attempt:
+            stored = await views.sessions.get_many(
+                list(dict.fromkeys(events[i].session_id for i in todo))
+            )
         marks = await views.marks.get_many(_mark_keys(events, todo, stored, book, contents))
-        plan = _decide(events, todo, stored, marks, book, contents, now, region=region)
+        plan = _decide(
+            events, todo, stored, marks, book, contents, now, region=region, limited=limited
+        )
         lost = await views.marks.claim_many(
             [(cid, key, sid, now, window) for cid, key, sid, window in plan.claims]
         )
         if lost:
             # Another session won the window between our read and our claim.
-            plan = _decide(events, todo, stored, marks, book, contents, now, lost, region=region)
+            plan = _decide(
+                events,
+                todo,
+                stored,
+                marks,
+                book,
+                contents,
+                now,
+                lost,
+                region=region,
+                limited=limited,
+            )
         writes = []
         for sid, session in plan.sessions.items():
             writes.append(
                 (
                     session,
                     stored[sid].version if sid in stored else 0,
-                    _outbox(_prev_of(stored, sid), session, contents, now_ms),
+                    _outbox(
+                        _prev_of(stored, sid),
+                        session,
+                        contents,
+                        now_ms,
+                        addr,
+                        tiers.get(session.viewer_key, Tier.TRUSTED),
+                    ),
                 )
             )
         conflicts = await views.sessions.save_many(writes)
@@ -300,7 +348,7 @@ async def record_views(
                 decided[i] = plan.steps[i]
                 if i in plan.applied:
                     to_log.append(
-                        _raw_event(events[i], plan.steps[i].session, now_ms, plan.accepted[i])
+                        _raw_event(events[i], plan.steps[i].session, now_ms, plan.accepted[i], addr)
                     )
         # Sessions changed by a concurrent request: read them again and redo.
         todo = [i for i in todo if events[i].session_id in conflicts]
@@ -320,14 +368,51 @@ async def record_views(
     ]
 
 
+async def _tiers(deps: Deps, events: Sequence[ViewEvent]) -> Mapping[str, Tier]:
+    """The integrity tier of each viewer of the batch (absent: trusted)."""
+    if deps.tiers is None:
+        return {}
+    return await deps.tiers.get_many(list(dict.fromkeys(e.viewer_key for e in events)))
+
+
+async def _first_read(
+    views: ViewPorts,
+    events: Sequence[ViewEvent],
+    now: datetime,
+    addr: str | None,
+    limiter: RateLimiter | None,
+) -> tuple[Mapping[str, StoredSession], set[int]]:
+    """The sessions of the batch and, at the same time, the batch's abuse limits:
+    the indexes of the events over one."""
+    read = views.sessions.get_many(list(dict.fromkeys(e.session_id for e in events)))
+    if limiter is None or not limiter.enabled:
+        return await read, set()
+    requests = [
+        subjects(
+            Action.VIEW,
+            user_id=ev.viewer_key[2:] if ev.viewer_key.startswith("u:") else None,
+            device_id=ev.device_id,
+            addr=addr,
+        )
+        for ev in events
+    ]
+    stored, verdicts = await asyncio.gather(read, limiter.check(now, requests))
+    return stored, {i for i, v in enumerate(verdicts) if not v.allowed}
+
+
 def _outbox(
-    before: ViewSession | None, session: ViewSession, contents: Mapping[str, Content], now_ms: int
+    before: ViewSession | None,
+    session: ViewSession,
+    contents: Mapping[str, Content],
+    now_ms: int,
+    addr: str | None = None,
+    tier: Tier = Tier.TRUSTED,
 ) -> list[EngagementEvent]:
     """The events a session's write carries in its outbox: its count and its end,
     each in the write that made it so (durable with the state that says so)."""
     out = []
     if session.counted and not (before is not None and before.counted):
-        out.append(counted_event(session, now_ms))
+        out.append(counted_event(session, now_ms, addr, tier))
     if session.ended and not (before is not None and before.ended):
         out.append(end_event(session, contents[session.content_id].duration_ms, "final"))
     return out

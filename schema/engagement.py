@@ -10,6 +10,7 @@ from domain.ports import ReactionRecord
 from domain.summary import Summary
 from schema.enums import ReactionType
 from schema.inputs import leaf_input
+from schema.integrity import CountIntegrity
 
 
 @strawberry.type
@@ -32,6 +33,12 @@ class EngagementSummary:
     unique_viewers: int = strawberry.field(
         description="Distinct viewers with at least one counted view (HyperLogLog estimate)."
     )
+    integrity: CountIntegrity = strawberry.field(
+        description=(
+            "How trustworthy these counts are: what excluded actors did (kept out of "
+            "likes and views) and the share from actors above the confidence bar."
+        )
+    )
 
     @classmethod
     def from_domain(cls, s: Summary) -> EngagementSummary:
@@ -51,6 +58,10 @@ class LikeInput:
         default=None,
         description="Idempotency key, per user, kept at least 24 h.",
     )
+    device_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="The client's device id, as in ViewInput: a signal for abuse limits.",
+    )
 
 
 @leaf_input
@@ -58,6 +69,10 @@ class LikeInput:
 class UnlikeInput:
     content_id: strawberry.ID
     request_id: str | None = None
+    device_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="The client's device id, as in ViewInput: a signal for abuse limits.",
+    )
 
 
 @strawberry.type

@@ -21,6 +21,7 @@ from domain.analytics import BUCKET_MS, HISTOGRAM_BINS, MAX_RANGE
 from domain.analytics_reads import MAX_TOP
 from domain.catalog import MAX_REGISTRATIONS
 from domain.contents import ContentKind
+from domain.enforcement import MAX_CASES
 from domain.ranking import MAX_FIRST
 from domain.reactions import ReactionType
 from domain.reads import MAX_BATCH
@@ -29,7 +30,7 @@ from domain.trending import TrendWindow
 from domain.view_policy import ClientPlatform, ViewSource
 from domain.view_recording import MAX_VIEW_BATCH
 from domain.view_sessions import MAX_FLAGS
-from resolvers import analytics, contents, engagement, live, ranking, views
+from resolvers import analytics, contents, engagement, integrity, live, ranking, views
 from resolvers.context import Info
 from resolvers.ranking import PUSHED
 from schema.analytics import ContentAnalytics, CreatorAnalytics
@@ -39,6 +40,7 @@ from schema.engagement import EngagementSummary, LikePayload, ReactorConnection
 from schema.errors import log_client_errors
 from schema.execution import CompiledExecutionContext
 from schema.inputs import use_input_hooks
+from schema.integrity import ActorRisk, IntegrityCaseConnection
 from schema.limits import PAGE, ListBound, Points
 from schema.metrics import ObservedErrorCodes
 from schema.prepared import PreparedExecution
@@ -91,6 +93,17 @@ class Query:
             "alpha-2 code or 'unknown'. first <= 100."
         ),
     )
+    actor_risk: ActorRisk = strawberry.field(
+        resolver=integrity.actor_risk,
+        description=(
+            "An actor's trust score, tier, verdict and the reasons (role admin). An "
+            "actor nothing was held against reads as trust 1, TRUSTED, AUTO."
+        ),
+    )
+    integrity_cases: IntegrityCaseConnection = strawberry.field(
+        resolver=integrity.integrity_cases,
+        description="The integrity audit log, newest first; first <= 100 (role admin).",
+    )
     view_session: ViewSessionInfo | None = strawberry.field(
         resolver=views.view_session,
         description=(
@@ -112,6 +125,13 @@ class Mutation:
         description=(
             "Up to 500 at once, for catalog imports: the rules and idempotency of "
             "registerContent, in the same order. Roles service or admin."
+        ),
+    )
+    set_actor_verdict: ActorRisk = strawberry.mutation(
+        resolver=integrity.set_actor_verdict,
+        description=(
+            "BOT excludes an actor's likes and views from public counts, HUMAN restores "
+            "them, AUTO returns to the automatic score; retroactive, audited (role admin)."
         ),
     )
     record_view: ViewPayload = strawberry.mutation(resolver=views.record_view)
@@ -171,6 +191,7 @@ LIST_BOUNDS: dict[tuple[str, str], ListBound] = {
     ("CreatorAnalytics", "topByLikes"): MAX_TOP,
     ("Query", "rankingSignals"): ("arg", "contentIds", MAX_IDS),
     ("Query", "trending"): MAX_FIRST,
+    ("IntegrityCaseConnection", "edges"): MAX_CASES,
     ("Subscription", "trendingUpdated"): PUSHED,
 }
 

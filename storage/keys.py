@@ -59,6 +59,18 @@ class Keys:
         digest = hashlib.blake2b(f"{user_id}\x00{request_id}".encode(), digest_size=16)
         return f"{self.prefix}:idem:{digest.hexdigest()}"
 
+    def rate_limit(self, action: str, scope: str, subject: str) -> str:
+        # GCRA state of one limit (storage/redis_rate_limits.py). Every limit key shares
+        # one hash tag, so a request's scopes (user, device, address: unrelated ids) are
+        # decided by one script on one Redis Cluster slot. Hashed: subjects are client
+        # strings of any shape (the address is already a salted hash).
+        digest = hashlib.blake2b(subject.encode(), digest_size=12).hexdigest()
+        return f"{self.prefix}:{{rl}}:{action}:{scope}:{digest}"
+
+    def address_salt(self, day: str) -> str:
+        # The day's salt of client-address hashes (domain/identity.py), "yyyymmdd".
+        return f"{self.prefix}:salt:{day}"
+
     def persisted_query(self, sha256_hex: str) -> str:
         # Automatic persisted queries: the text of a query by its SHA-256.
         return f"{self.prefix}:pq:{sha256_hex}"
@@ -126,8 +138,48 @@ class Keys:
         # A pub/sub channel, not a key: the top list of region "all" when it changes.
         return f"{self.prefix}:trend:{window_code}:{kind}"
 
+    def actor_tier(self, actor: str) -> str:
+        # Hashed: actors are viewer keys made of client strings of any shape. An
+        # actor's own slot: the write paths read it beside other keys, by pipeline.
+        digest = hashlib.blake2b(actor.encode(), digest_size=16).hexdigest()
+        return f"{self.prefix}:tier:{digest}"
+
+    # Count integrity detection (storage/redis_integrity.py). An actor's keys share one
+    # hash tag, and so do a device's, an address's and a playback signature's, so every
+    # script and command touches one Redis Cluster slot. Hashed: the ids are client
+    # strings of any shape.
+
+    def _integrity_tag(self, kind: str, ident: str) -> str:
+        digest = hashlib.blake2b(f"{kind}\x00{ident}".encode(), digest_size=12).hexdigest()
+        return f"{self.prefix}:{{ig:{kind}:{digest}}}"
+
+    def integrity_actor(self, actor: str) -> tuple[str, str, str, str, str, str]:
+        """(applied tokens, bucketed counters and notes, sessions, sessions by last
+        event, contents viewed, playback shapes) of one actor ("u:..." or "d:...")."""
+        tag = self._integrity_tag("a", actor)
+        return (f"{tag}:ap", f"{tag}:f", f"{tag}:s", f"{tag}:so", f"{tag}:c", f"{tag}:g")
+
+    def integrity_device(self, device: str) -> str:
+        # Sorted set: actor -> last seen (ms), the newest few hundred.
+        return f"{self._integrity_tag('d', device)}:m"
+
+    def integrity_address(self, addr: str) -> str:
+        # Sorted set: actor -> last seen (ms), the newest few hundred.
+        return f"{self._integrity_tag('i', addr)}:m"
+
+    def integrity_address_sketches(self, addr: str, hour: int) -> tuple[str, str]:
+        """HyperLogLogs of one address's signed-in accounts and anonymous devices in one
+        hour (hours since the epoch): counted over the group window, one slot."""
+        tag = self._integrity_tag("i", addr)
+        return f"{tag}:u:{hour}", f"{tag}:d:{hour}"
+
+    def integrity_signature(self, signature: str) -> str:
+        # Sorted set: actor -> last seen (ms), actors who played one content one way.
+        return f"{self._integrity_tag('s', signature)}:m"
+
     # Consumer group names are stream-scoped, not keys, but belong with them.
     AGGREGATOR_GROUP = "aggregator"
     ARCHIVE_GROUP = "archiver"
     ANALYTICS_GROUP = "analytics"
     TRENDING_GROUP = "trending"
+    INTEGRITY_GROUP = "integrity"

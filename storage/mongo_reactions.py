@@ -6,8 +6,9 @@ from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
-from domain.counters import LIKES, reaction_field
+from domain.counters import add
 from domain.events import EngagementEvent
+from domain.integrity import Tier, reaction_counters, tier_from
 from domain.ports import ReactionRecord
 from domain.reactions import ReactionType
 
@@ -36,6 +37,7 @@ def _record(doc: dict[str, Any]) -> ReactionRecord:
         version=int(doc["version"]),
         updated_at=doc["updated_at"],
         pending=tuple(EngagementEvent.from_dict(e) for e in doc.get("outbox", ())),
+        tier=tier_from(doc.get("tier")),
     )
 
 
@@ -55,6 +57,7 @@ class MongoReactions:
             "status": ACTIVE if record.reaction else REMOVED,
             "updated_at": record.updated_at,
             "version": record.version,
+            "tier": record.tier.value,
         }
         if expected_version == 0:
             try:
@@ -110,16 +113,44 @@ class MongoReactions:
         return [_record(doc) async for doc in cursor]
 
     async def recount(self, content_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+        """Each active reaction's contribution in its tier (domain/integrity.py)."""
         pipeline = [
             {"$match": {"content_id": {"$in": list(content_ids)}, "status": ACTIVE}},
-            {"$group": {"_id": {"c": "$content_id", "r": "$reaction"}, "n": {"$sum": 1}}},
+            {
+                "$group": {
+                    "_id": {"c": "$content_id", "r": "$reaction", "t": "$tier"},
+                    "n": {"$sum": 1},
+                }
+            },
         ]
         out: dict[str, dict[str, int]] = {cid: {} for cid in content_ids}
         async for row in self._col.aggregate(pipeline):
-            counts = out[row["_id"]["c"]]
-            counts[reaction_field(row["_id"]["r"])] = int(row["n"])
-            counts[LIKES] = counts.get(LIKES, 0) + int(row["n"])
+            key, n = row["_id"], int(row["n"])
+            one = reaction_counters(key["r"], tier_from(key.get("t")))
+            out[key["c"]] = add(out[key["c"]], {f: v * n for f, v in one.items()})
         return out
+
+    async def of_user(self, user_id: str, after: str | None, limit: int) -> list[ReactionRecord]:
+        """A user's reaction documents (removed ones too), by content id, a page at a time."""
+        query: dict[str, Any] = {"user_id": user_id}
+        if after is not None:
+            query["content_id"] = {"$gt": after}
+        cursor = self._col.find(query, {"outbox": 0}).sort("content_id", 1).limit(limit)
+        return [_record(doc) async for doc in cursor]
+
+    async def retier(
+        self, record: ReactionRecord, tier: Tier, event: EngagementEvent | None
+    ) -> bool:
+        """Set the document's tier, guarded by its version (which moves on), with the
+        event of the change in its outbox; False when it changed meanwhile."""
+        update: dict[str, Any] = {"$set": {"tier": tier.value, "version": record.version + 1}}
+        if event is not None:
+            update["$push"] = {"outbox": event.to_dict()}
+        result = await self._col.update_one(
+            {"_id": reaction_id(record.content_id, record.user_id), "version": record.version},
+            update,
+        )
+        return bool(result.matched_count)
 
     async def unique_members(self, content_ids: Sequence[str]) -> dict[str, list[str]]:
         return {}

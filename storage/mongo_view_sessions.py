@@ -11,14 +11,16 @@ from typing import Any
 from pymongo import InsertOne, UpdateOne
 from pymongo.errors import BulkWriteError
 
-from domain.counters import VIEWS
-from domain.events import EngagementEvent
-from domain.ports import StoredSession
+from domain.counters import VIEWS, add
+from domain.events import VIEW, EngagementEvent
+from domain.integrity import Tier, tier_from, tier_of_view, view_counters
+from domain.ports import StoredSession, TieredSession
 from domain.view_policy import ClientPlatform, ViewSource
 from domain.view_sessions import SessionStatus, ViewSession
 from storage.mongo import IDLE_INDEX, duplicate_key_errors
 
 TALLIES = "view_tallies"
+EXCLUDED = Tier.EXCLUDED.value
 _FIELDS = [f.name for f in fields(ViewSession)]
 
 
@@ -113,10 +115,18 @@ class MongoViewSessions:
         ops: list[Any] = []
         for session, version, outbox in writes:
             entries = [e.to_dict() for e in outbox]
+            # A session is tiered when it counts, in the tier its count was written in
+            # (domain/integrity.py): the count and its tier land in one write.
+            tier = next((tier_of_view(e.deltas) for e in outbox if e.kind == VIEW), None)
             if version == 0:
-                ops.append(new_doc(session, 1, write_id, entries))
+                doc = new_doc(session, 1, write_id, entries)
+                if tier is not None and tier is not Tier.TRUSTED:
+                    doc["tier"] = tier.value
+                ops.append(doc)
                 continue
             state = {**to_doc(session), "version": version + 1, "write_id": write_id}
+            if tier is not None:
+                state["tier"] = tier.value
             update: dict[str, Any] = {"$set": state}
             if entries:
                 update["$push"] = {"outbox": {"$each": entries}}
@@ -153,14 +163,18 @@ class MongoViewSessions:
         return [StoredSession(from_doc(doc), int(doc["version"])) async for doc in cursor]
 
     async def recount(self, content_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+        """Each counted session's contribution in its tier (domain/integrity.py), plus
+        the tallies of folded sessions (counted as trusted: folding keeps no actor)."""
         ids = list(content_ids)
         pipeline = [
             {"$match": {"content_id": {"$in": ids}, "counted": True}},
-            {"$group": {"_id": "$content_id", "n": {"$sum": 1}}},
+            {"$group": {"_id": {"c": "$content_id", "t": "$tier"}, "n": {"$sum": 1}}},
         ]
         out: dict[str, dict[str, int]] = {cid: {} for cid in ids}
         async for row in self._col.aggregate(pipeline):
-            out[row["_id"]][VIEWS] = int(row["n"])
+            key, n = row["_id"], int(row["n"])
+            one = view_counters(True, tier_from(key.get("t")))
+            out[key["c"]] = add(out[key["c"]], {f: v * n for f, v in one.items()})
         async for doc in self._tallies.find({"_id": {"$in": ids}}, {"views": 1}):
             counts = out[doc["_id"]]
             counts[VIEWS] = counts.get(VIEWS, 0) + int(doc.get("views", 0))
@@ -169,7 +183,8 @@ class MongoViewSessions:
     async def unique_members(self, content_ids: Sequence[str]) -> dict[str, list[str]]:
         ids = list(content_ids)
         pipeline = [
-            {"$match": {"content_id": {"$in": ids}, "counted": True}},
+            # An excluded viewer is not among the public unique viewers.
+            {"$match": {"content_id": {"$in": ids}, "counted": True, "tier": {"$ne": EXCLUDED}}},
             {"$group": {"_id": "$content_id", "v": {"$addToSet": "$viewer_key"}}},
         ]
         out: dict[str, set[str]] = {}
@@ -178,3 +193,36 @@ class MongoViewSessions:
         async for doc in self._tallies.find({"_id": {"$in": ids}}, {"viewers": 1}):
             out.setdefault(doc["_id"], set()).update(doc.get("viewers", ()))
         return {cid: sorted(keys) for cid, keys in out.items()}
+
+    async def counted_of_viewer(
+        self, viewer_key: str, after: str | None, limit: int
+    ) -> list[TieredSession]:
+        """A viewer's counted sessions, by session id, a page at a time."""
+        query: dict[str, Any] = {"viewer_key": viewer_key, "counted": True}
+        if after is not None:
+            query["_id"] = {"$gt": after}
+        projection = {"content_id": 1, "version": 1, "tier": 1, "counted_at": 1}
+        cursor = self._col.find(query, projection).sort("_id", 1).limit(limit)
+        return [
+            TieredSession(
+                doc["_id"],
+                doc["content_id"],
+                viewer_key,
+                int(doc["version"]),
+                tier_from(doc.get("tier")),
+                doc.get("counted_at"),
+            )
+            async for doc in cursor
+        ]
+
+    async def retier(self, session: TieredSession, tier: Tier, event: EngagementEvent) -> bool:
+        """Set a counted session's tier, guarded by its version (which moves on), with
+        the event of the change in its outbox; False when it changed meanwhile."""
+        result = await self._col.update_one(
+            {"_id": session.session_id, "version": session.version},
+            {
+                "$set": {"tier": tier.value, "version": session.version + 1},
+                "$push": {"outbox": event.to_dict()},
+            },
+        )
+        return bool(result.matched_count)
