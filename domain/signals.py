@@ -17,7 +17,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from domain.events import RAW_VIEW, REACTION, VIEW, EngagementEvent
+from domain.counters import LIKES, REACTION_PREFIX, VIEWS
+from domain.events import INTEGRITY, RAW_VIEW, REACTION, VIEW, EngagementEvent
+from domain.trending import moment
 
 MINUTE_MS = 60_000
 # 65 minutes for velocityRatio (5 + the 60 before), the current one, and a margin.
@@ -172,15 +174,20 @@ def fold(events: Iterable[EngagementEvent]) -> dict[str, ContentDelta]:
         return d
 
     for e in events:
-        minute = e.occurred_at_ms // MINUTE_MS
-        if e.kind == VIEW:
-            delta(e.content_id).add_minute(minute, 1, 0)
-        elif e.kind == REACTION:
-            before, after = e.data.get("before"), e.data.get("after")
-            d = delta(e.content_id)
-            if before is None and after is not None:
-                d.add_minute(minute, 0, 1)
-            if after is not None:
+        if e.kind in (VIEW, REACTION, INTEGRITY):
+            # What changed in the public counts (an excluded actor's engagement
+            # changes nothing; an integrity event moves it at its original minute).
+            views = e.deltas.get(VIEWS, 0)
+            likes = e.deltas.get(LIKES, 0)
+            added = likes if e.kind == INTEGRITY else max(likes, 0)
+            if views or added:
+                delta(e.content_id).add_minute(moment(e) // MINUTE_MS, views, added)
+            if (
+                e.kind == REACTION
+                and e.data.get("after") is not None
+                and (likes > 0 or any(k.startswith(REACTION_PREFIX) for k in e.deltas))
+            ):
+                d = delta(e.content_id)
                 if d.reactors is None:
                     d.reactors = set()
                 d.reactors.add(reactor_viewer_key(e.actor))

@@ -39,7 +39,8 @@ from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
 from domain.analytics import UNKNOWN
-from domain.events import REACTION, VIEW, EngagementEvent
+from domain.counters import LIKES, VIEWS
+from domain.events import INTEGRITY, REACTION, VIEW, EngagementEvent
 
 
 class TrendWindow(enum.Enum):
@@ -80,18 +81,28 @@ ALL_KINDS = "ALL"
 
 
 def weight(event: EngagementEvent) -> float:
-    """What one event adds to its content's sums: a counted view 1, a like added
-    +LIKE_WEIGHT, a like removed -LIKE_WEIGHT; a switch of reaction and every other
-    event nothing."""
-    if event.kind == VIEW:
-        return VIEW_WEIGHT
-    if event.kind == REACTION:
-        before, after = event.data.get("before"), event.data.get("after")
-        if before is None and after is not None:
-            return LIKE_WEIGHT
-        if before is not None and after is None:
-            return -LIKE_WEIGHT
-    return 0.0
+    """What one event adds to its content's sums, from what it changed in the public
+    counts: a counted view 1, a like added +LIKE_WEIGHT, a like removed
+    -LIKE_WEIGHT; a switch of reaction nothing. So an excluded actor's engagement
+    (out of the public counts, domain/integrity.py) moves nothing, and an integrity
+    event takes back (or restores) what its documents had added."""
+    if event.kind not in MOVING:
+        return 0.0
+    deltas = event.deltas
+    return LIKE_WEIGHT * deltas.get(LIKES, 0) + VIEW_WEIGHT * deltas.get(VIEWS, 0)
+
+
+MOVING = frozenset({VIEW, REACTION, INTEGRITY})
+
+
+def moment(event: EngagementEvent) -> int:
+    """When an event weighs: an integrity event at the time of what it moves, so an
+    exclusion cancels the original weight exactly instead of adding a negative now."""
+    if event.kind == INTEGRITY:
+        at = event.data.get("original_at_ms")
+        if isinstance(at, int):
+            return at
+    return event.occurred_at_ms
 
 
 _REGION = re.compile(r"[A-Z]{2}")
@@ -203,7 +214,7 @@ def fold(
         w *= integrity.trust(e)
         if w == 0.0:
             continue
-        weighted.append((e.occurred_at_ms, e.event_id, e.content_id, region_of(e), w))
+        weighted.append((moment(e), e.event_id, e.content_id, region_of(e), w))
     weighted.sort()
     latest: dict[tuple[str, str], int] = {}
     for t, _, cid, region, _w in weighted:

@@ -97,6 +97,9 @@ local function ring_add(sig, m, v, l)
       return
     end
   end
+  -- An exclusion takes back what its minute held, never more.
+  if v < 0 then v = 0 end
+  if l < 0 then l = 0 end
   redis.call('HSET', sig, field, string.format('%d,%d,%d', m, v, l))
 end
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from domain.events import RAW_VIEW, REACTION, VIEW, EngagementEvent
+from domain.events import INTEGRITY, RAW_VIEW, REACTION, VIEW, EngagementEvent
 from domain.signals import (
     EMPTY,
     MINUTE_MS,
@@ -140,8 +140,26 @@ def test_empty_reads_as_zeros() -> None:
     )
 
 
+def deltas_of(kind: str, data: dict[str, Any]) -> dict[str, int]:
+    """The public deltas such an event carries from a trusted actor."""
+    if kind == VIEW:
+        return {"views": 1}
+    if kind != REACTION:
+        return {}
+    before, after = data.get("before"), data.get("after")
+    out: dict[str, int] = {}
+    if before:
+        out[f"r:{before}"] = -1
+    if after:
+        out[f"r:{after}"] = 1
+    if (after is None) != (before is None):
+        out["likes"] = 1 if after else -1
+    return out
+
+
 def ev(kind: str, ms: int, actor: str = "u1", cid: str = "c1", **data: Any) -> EngagementEvent:
-    return EngagementEvent(f"{kind}-{actor}-{ms}", kind, cid, actor, ms, {}, None, data)
+    deltas = deltas_of(kind, data)
+    return EngagementEvent(f"{kind}-{actor}-{ms}", kind, cid, actor, ms, deltas, None, data)
 
 
 def test_fold() -> None:
@@ -164,3 +182,24 @@ def test_fold() -> None:
     assert c1.watch_ms == 1500
     assert (out["c2"].minutes, out["c2"].watch_ms, out["c2"].reactors) == ({}, 700, None)
     assert out["c3"].minutes == {M: [1, 0]}
+
+
+def test_fold_counts_what_the_public_counts_count() -> None:
+    excluded_like = EngagementEvent(
+        "r-x", REACTION, "c1", "bot", START, {"x_likes": 1}, None, {"before": None, "after": "LIKE"}
+    )
+    excluded_view = EngagementEvent("v-x", VIEW, "c1", "d:bot", START, {"x_views": 1}, None, {})
+    # An exclusion, later, takes a like and a view back from the minute they counted in.
+    exclusion = EngagementEvent(
+        "i-1",
+        INTEGRITY,
+        "c1",
+        "alice",
+        START + 600_000,
+        {"likes": -1, "r:LIKE": -1, "x_likes": 1, "views": -1, "x_views": 1},
+        None,
+        {"original_at_ms": START + 60_000},
+    )
+    out = fold([excluded_like, excluded_view, exclusion])
+    assert out["c1"].minutes == {M + 1: [-1, -1]}
+    assert out["c1"].reactors is None

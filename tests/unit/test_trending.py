@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from domain.events import RAW_VIEW, REACTION, VIEW, VIEW_END, EngagementEvent
+from domain.events import INTEGRITY, RAW_VIEW, REACTION, VIEW, VIEW_END, EngagementEvent
 from domain.trending import (
     ALL_KINDS,
     ALL_REGIONS,
@@ -25,6 +25,7 @@ from domain.trending import (
     fold,
     frame_score,
     heat,
+    moment,
     prune_below,
     rank,
     region_of,
@@ -33,6 +34,25 @@ from domain.trending import (
 )
 
 T = 1_790_000_000_000
+
+
+def deltas_of(kind: str, data: dict[str, Any]) -> dict[str, int]:
+    """The public deltas such an event carries from a trusted actor."""
+    if kind == VIEW:
+        return {"views": 1}
+    if kind != REACTION:
+        return {}
+    before, after = data.get("before"), data.get("after")
+    out: dict[str, int] = {}
+    if before:
+        out[f"r:{before}"] = -1
+    if after:
+        out[f"r:{after}"] = 1
+    if (after is None) != (before is None):
+        out["likes"] = 1 if after else -1
+    return out
+
+
 FIVE = WINDOWS[TrendWindow.FIVE_MINUTES]
 HOUR = WINDOWS[TrendWindow.HOUR]
 DAY = WINDOWS[TrendWindow.DAY]
@@ -43,15 +63,27 @@ def event(
     ms: int = T,
     cid: str = "c1",
     eid: str | None = None,
+    deltas: dict[str, int] | None = None,
     **data: Any,
 ) -> EngagementEvent:
-    return EngagementEvent(eid or f"{kind}-{cid}-{ms}", kind, cid, "u1", ms, {}, None, data)
+    if deltas is None:
+        deltas = deltas_of(kind, data)
+    return EngagementEvent(eid or f"{kind}-{cid}-{ms}", kind, cid, "u1", ms, deltas, None, data)
 
 
 @pytest.mark.parametrize(
     ("e", "expected"),
     [
         (event(VIEW), 1.0),
+        # An excluded actor's engagement is out of the public counts: it weighs nothing.
+        (event(VIEW, deltas={"x_views": 1}), 0.0),
+        (event(REACTION, deltas={"x_likes": 1}, before=None, after="LIKE"), 0.0),
+        # A doubtful one's is in them.
+        (event(REACTION, deltas={"likes": 1, "r:LIKE": 1, "d_likes": 1}), 5.0),
+        # An exclusion takes back a like and a view; a restoration gives them back.
+        (event(INTEGRITY, deltas={"likes": -1, "r:LIKE": -1, "x_likes": 1}), -5.0),
+        (event(INTEGRITY, deltas={"views": -1, "x_views": 1}), -1.0),
+        (event(INTEGRITY, deltas={"views": 1, "x_views": -1}), 1.0),
         (event(REACTION, before=None, after="LIKE"), 5.0),
         (event(REACTION, before=None, after="LOVE"), 5.0),
         (event(REACTION, before="LIKE", after=None), -5.0),
@@ -63,6 +95,17 @@ def event(
 )
 def test_weight(e: EngagementEvent, expected: float) -> None:
     assert weight(e) == expected
+
+
+def test_an_exclusion_weighs_at_the_time_of_what_it_takes_back() -> None:
+    like = event(REACTION, T, before=None, after="LIKE")
+    exclusion = event(
+        INTEGRITY, T + 3_600_000, deltas={"likes": -1, "r:LIKE": -1}, original_at_ms=T
+    )
+    assert moment(exclusion) == T
+    states = fold([like, exclusion])
+    # The like and its exclusion cancel exactly: nothing is left to trend.
+    assert all(s.recent == 0.0 and s.baseline == 0.0 for s in states.values())
 
 
 @pytest.mark.parametrize(
