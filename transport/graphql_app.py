@@ -25,6 +25,7 @@ from schema.root import build_schema
 from transport import http_post
 from transport.graphiql import GraphiQLPage
 from transport.persisted_queries import PersistedQueryError, PersistedQueryResolver
+from transport.proxy_headers import direct_peer
 from transport.region import UNKNOWN, IPNetwork, client_region
 
 
@@ -68,12 +69,13 @@ class GraphQLApp(GraphQL):
                 auth_error = exc
         loaders = Loaders(self.services.deps, actor)
         # A WebSocket's is its upgrade request's: headers and peer are the same. The
-        # peer is what uvicorn resolved: X-Forwarded-For only from FORWARDED_ALLOW_IPS.
+        # client is what transport.proxy_headers resolved (X-Forwarded-For only from
+        # FORWARDED_ALLOW_IPS); the region header is believed from the direct peer.
         peer = request.client.host if request.client is not None else None
         region = UNKNOWN
         if self._region_header is not None:
             region = client_region(
-                request.headers, peer, self._region_header, self._trusted_proxies
+                request.headers, direct_peer(request), self._region_header, self._trusted_proxies
             )
         return Context(
             self.services,

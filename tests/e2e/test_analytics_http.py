@@ -279,3 +279,31 @@ async def test_the_region_comes_from_a_trusted_proxy(region_server: Server) -> N
         )
         regions = {r["key"]: r["views"] for r in data_of(body)["contentAnalytics"]["byRegion"]}
         assert regions == {"SE": 1, "unknown": 1}
+
+
+async def test_the_region_header_is_believed_from_the_proxy_not_the_forwarded_client(
+    region_server: Server,
+) -> None:
+    """Behind a proxy that also sends X-Forwarded-For: the client's address is the
+    forwarded one (abuse limits), and the region header is still believed, because
+    the peer that sent it is the trusted proxy."""
+    async with httpx.AsyncClient(base_url=region_server.base_url, timeout=15) as http:
+        creator = uid("creator")
+        cid = await register_video(http, creator)
+        event = {"contentId": cid, "watchedMs": 31_000, "final": True, "sessionId": f"s-{cid}"}
+        await record(
+            http,
+            [event],
+            bearer=token("v-fwd"),
+            **{"X-Viewer-Country": "NO", "X-Forwarded-For": "203.0.113.9"},
+        )
+
+        def one_view(body: dict[str, Any]) -> bool:
+            a = (body.get("data") or {}).get("contentAnalytics")
+            return a is not None and a["totals"]["views"] == 1
+
+        body = await eventually(
+            lambda: dashboard(http, cid, token(creator)), one_view, within=15, what="views"
+        )
+        regions = {r["key"]: r["views"] for r in data_of(body)["contentAnalytics"]["byRegion"]}
+        assert regions == {"NO": 1}
