@@ -1,11 +1,21 @@
-"""Analytics freshness under load: from an acknowledged like or counted view to its
-minute bucket in contentAnalytics.
+"""Freshness under load: from an acknowledged like or counted view to its minute
+bucket in contentAnalytics, and to the trending worker's ranking signals.
 
-Runs in a thread beside a wrk run (scenario 4's view ingest): every ``interval`` s
-it likes a probe content as a new user, or records a counted view of it as a new
-viewer (alternately), then polls contentAnalytics (MINUTE, the last 10 minutes)
-every 20 ms until the totals show it. The probe content is registered apart from
-the load's contents, so nothing else moves its numbers.
+Runs in a thread beside a wrk run (scenario 4's view ingest). Two probes, each on
+a content of its own registered apart from the load's contents (so nothing else
+moves its numbers), run side by side:
+
+- analytics: every ``interval`` s it likes its content as a new user, or records a
+  counted view of it as a new viewer (alternately), then polls contentAnalytics
+  (MINUTE, the last 10 minutes) every 20 ms until the totals show it;
+- trending: the same on its own content, polling rankingSignals every 20 ms until
+  the trending worker has applied it: ``updatedAt`` at or after the mutation was
+  sent (the worker may apply the event before the client has read the answer, so
+  not the acknowledgement) and the last hour's rate times 60 at least the likes or
+  views made so far (exact while they are all within the hour: the sliding window
+  counts every minute inside it in full, and the probe runs for seconds). A probe
+  of its own, not the analytics probe's content, so that a slow analytics worker
+  does not thin out the trending samples.
 """
 
 from __future__ import annotations
@@ -23,6 +33,8 @@ VIEW = "mutation($v: [ViewInput!]!) { recordViews(inputs: $v) { decision { count
 TOTALS = """query($id: ID!, $r: TimeRange!) {
   contentAnalytics(contentId: $id, range: $r, granularity: MINUTE) {
     totals { likesAdded views } } }"""
+SIGNALS = """query($ids: [ID!]!) { rankingSignals(contentIds: $ids) {
+  likesPerMinute { oneHour } viewsPerMinute { oneHour } updatedAt } }"""
 REGISTER = (
     "mutation($id: ID!) { registerContent(input: "
     '{contentId: $id, creatorId: "probe-creator", kind: POST}) { contentId } }'
@@ -47,6 +59,8 @@ class FreshnessProbe:
         self.timeout = timeout
         self.lags_ms: list[float] = []
         self.timeouts = 0
+        self.trend_lags_ms: list[float] = []
+        self.trend_timeouts = 0
         self.error: str | None = None
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -76,39 +90,96 @@ class FreshnessProbe:
         return dict(body["data"])
 
     async def _probe(self) -> None:
-        cid = f"probe-{int(time.time())}"
         async with httpx.AsyncClient(timeout=10) as client:
-            await self._gql(client, REGISTER, {"id": cid}, self.service)
-            deadline = time.monotonic() + self.seconds
-            n = 0
-            while time.monotonic() < deadline:
-                started = time.monotonic()
-                user = self.users[n % len(self.users)]
-                if n % 2 == 0:
-                    await self._gql(client, LIKE, {"id": cid}, user)
-                    field, want = "likesAdded", n // 2 + 1
-                else:
-                    event = {
-                        "contentId": cid,
-                        "sessionId": f"{cid}-s{n}",
-                        "watchedMs": 1_500,  # a POST counts after 1 s
-                    }
-                    await self._gql(client, VIEW, {"v": [event]}, user)
-                    field, want = "views", n // 2 + 1
-                acked = time.monotonic()
-                n += 1
-                while True:
-                    now = datetime.now(UTC)
-                    window = {
-                        "from": (now - timedelta(minutes=10)).isoformat(),
-                        "to": (now + timedelta(minutes=1)).isoformat(),
-                    }
-                    data = await self._gql(client, TOTALS, {"id": cid, "r": window}, self.service)
-                    if data["contentAnalytics"]["totals"][field] >= want:
-                        self.lags_ms.append(1000 * (time.monotonic() - acked))
-                        break
-                    if time.monotonic() - acked > self.timeout:
-                        self.timeouts += 1
-                        break
-                    await asyncio.sleep(0.02)
-                await asyncio.sleep(max(0.0, self.interval - (time.monotonic() - started)))
+            await asyncio.gather(self._analytics(client), self._trending(client))
+
+    async def _analytics(self, client: httpx.AsyncClient) -> None:
+        cid = f"probe-{int(time.time())}"
+        await self._gql(client, REGISTER, {"id": cid}, self.service)
+        deadline = time.monotonic() + self.seconds
+        n = 0
+        while time.monotonic() < deadline:
+            started = time.monotonic()
+            user = self.users[n % len(self.users)]
+            if n % 2 == 0:
+                await self._gql(client, LIKE, {"id": cid}, user)
+                field, want = "likesAdded", n // 2 + 1
+            else:
+                event = {
+                    "contentId": cid,
+                    "sessionId": f"{cid}-s{n}",
+                    "watchedMs": 1_500,  # a POST counts after 1 s
+                }
+                await self._gql(client, VIEW, {"v": [event]}, user)
+                field, want = "views", n // 2 + 1
+            acked = time.monotonic()
+            n += 1
+            while True:
+                now = datetime.now(UTC)
+                window = {
+                    "from": (now - timedelta(minutes=10)).isoformat(),
+                    "to": (now + timedelta(minutes=1)).isoformat(),
+                }
+                data = await self._gql(client, TOTALS, {"id": cid, "r": window}, self.service)
+                if data["contentAnalytics"]["totals"][field] >= want:
+                    self.lags_ms.append(1000 * (time.monotonic() - acked))
+                    break
+                if time.monotonic() - acked > self.timeout:
+                    self.timeouts += 1
+                    break
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(max(0.0, self.interval - (time.monotonic() - started)))
+
+    async def _trending(self, client: httpx.AsyncClient) -> None:
+        cid = f"probe-trend-{int(time.time())}"
+        await self._gql(client, REGISTER, {"id": cid}, self.service)
+        deadline = time.monotonic() + self.seconds
+        n = 0
+        while time.monotonic() < deadline:
+            started = time.monotonic()
+            user = self.users[n % len(self.users)]
+            sent_ms = int(time.time() * 1000)
+            if n % 2 == 0:
+                await self._gql(client, LIKE, {"id": cid}, user)
+                field = "likesPerMinute"
+            else:
+                # A POST counts after 1 s seen at least half visible (the shipped
+                # view policy): without visibleFraction the view would never count.
+                event = {
+                    "contentId": cid,
+                    "sessionId": f"{cid}-s{n}",
+                    "watchedMs": 1_500,
+                    "visibleFraction": 1.0,
+                }
+                await self._gql(client, VIEW, {"v": [event]}, user)
+                field = "viewsPerMinute"
+            want = n // 2 + 1
+            acked = time.monotonic()
+            n += 1
+            while True:
+                data = await self._gql(client, SIGNALS, {"ids": [cid]}, self.service)
+                if signals_show(data["rankingSignals"][0], field, want, sent_ms):
+                    self.trend_lags_ms.append(1000 * (time.monotonic() - acked))
+                    break
+                if time.monotonic() - acked > self.timeout:
+                    self.trend_timeouts += 1
+                    break
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(max(0.0, self.interval - (time.monotonic() - started)))
+
+
+def signals_show(signals: dict[str, Any], field: str, want: int, sent_ms: int) -> bool:
+    """Whether a rankingSignals answer has taken in the ``want``-th like or view
+    (``field``: likesPerMinute or viewsPerMinute) of a mutation sent at ``sent_ms``
+    (ms since the epoch): changed by the worker since, and the last hour's rate
+    times 60 (the count within the hour) at least ``want``. The rate is a float
+    quotient, so 3 likes may read back as 2.9999999999999996: a millionth of slack."""
+    updated = signals.get("updatedAt")
+    if updated is None:
+        return False
+    updated_ms = datetime.fromisoformat(updated).timestamp() * 1000
+    # updatedAt has the worker's clock in ms; the send time is this process's (one
+    # machine, one clock): a ms of slack for the rounding of either.
+    if updated_ms < sent_ms - 1:
+        return False
+    return bool(signals[field]["oneHour"] * 60 >= want - 1e-6)

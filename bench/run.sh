@@ -2,13 +2,14 @@
 # The one command: bash bench/run.sh [--quick] [--scenario N ...] [--profile]
 # The soak:        bash bench/run.sh --soak [--soak-seconds N] [--embedded-redis] ...
 # Analytics (7):   bash bench/run.sh --analytics [--events N] ...  (= python -m bench.analytics)
+# Trending (8):    bash bench/run.sh --trending [--events N] ...   (= python -m bench.trending)
 # Creates/uses .venv, installs what the suite needs (wrk, redis-server via apt-get when
 # missing; py-spy via pip for --profile), raises the fd limit, runs python -m bench.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need_apt=()
 command -v wrk >/dev/null || [ "${1:-}" = "--soak" ] || [ "${1:-}" = "--analytics" ] \
-  || need_apt+=(wrk)
+  || [ "${1:-}" = "--trending" ] || need_apt+=(wrk)
 command -v redis-server >/dev/null || need_apt+=(redis-server)
 if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get update -qq && apt-get install -y -qq "${need_apt[@]}"
@@ -27,6 +28,10 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 if [ "${1:-}" = "--analytics" ]; then
   shift
   exec python -m bench.analytics "$@"   # scenario 7, in one process (bench/analytics.py)
+fi
+if [ "${1:-}" = "--trending" ]; then
+  shift
+  exec python -m bench.trending "$@"   # scenario 8, in one process (bench/trending.py)
 fi
 if [ "${1:-}" = "--soak" ]; then
   shift

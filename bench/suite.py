@@ -628,6 +628,15 @@ def s4_views(ctx: Ctx) -> None:
                     "p50_ms": round(pct(fresh.lags_ms, 50) or 0, 1),
                     "p99_ms": round(pct(fresh.lags_ms, 99) or 0, 1),
                 }
+                # The trending worker's lag on the same load (information).
+                out["trending_lag"] = {
+                    "probes": len(fresh.trend_lags_ms),
+                    "timeouts": fresh.trend_timeouts,
+                    "error": fresh.error,
+                    "p50_ms": round(pct(fresh.trend_lags_ms, 50) or 0, 1),
+                    "p99_ms": round(pct(fresh.trend_lags_ms, 99) or 0, 1),
+                    "max_ms": round(max(fresh.trend_lags_ms, default=0), 1),
+                }
             res["view_events_per_s"] = round(res["ok"] * 100 / (res["duration_us"] / 1e6))
             res["probe_sample_error"] = probe["sample_error"]
             out[mode] = res
@@ -651,6 +660,16 @@ def s4_views(ctx: Ctx) -> None:
             f"{fresh['timeouts']} timeouts)" + (f"; {fresh['error']}" if fresh["error"] else ""),
             f"p99 <= {TARGETS['analytics_fresh_p99']:.0f} ms",
             "PASS" if ok and fresh["p99_ms"] <= TARGETS["analytics_fresh_p99"] else "MISS",
+        )
+    lag = out.get("trending_lag")
+    if lag:
+        ctx.row(
+            "4",
+            "trending worker lag during the ingest (like or counted view -> rankingSignals), "
+            "information",
+            f"p50 {lag['p50_ms']} / p99 {lag['p99_ms']} / max {lag['max_ms']} ms "
+            f"({lag['probes']} probes, {lag['timeouts']} timeouts)"
+            + (f"; {lag['error']}" if lag["error"] else ""),
         )
     ctx.row(
         "4",
