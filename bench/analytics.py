@@ -168,13 +168,14 @@ def _event(
 
 
 def deliveries(events: list[dict[str, Any]], partition_of: Any) -> list[Any]:
-    """The events as log entries: per partition, entries of up to 50 events, raw view
-    events encoded apart as the log carries them (domain.log.Delivery)."""
+    """The events as log entries: per partition, in time order (a log is appended as
+    things happen), entries of up to 50 events, raw view events encoded apart as the
+    log carries them (domain.log.Delivery)."""
     from domain.events import EngagementEvent
     from domain.log import Delivery
 
     by_partition: dict[int, list[dict[str, Any]]] = {}
-    for e in events:
+    for e in sorted(events, key=lambda e: e["occurred_at_ms"]):
         by_partition.setdefault(partition_of(e["content_id"]), []).append(e)
     out: list[Any] = []
     n = 0
@@ -194,6 +195,20 @@ def deliveries(events: list[dict[str, Any]], partition_of: Any) -> list[Any]:
                 )
             )
     return out
+
+
+def reads(entries: list[Any], count: int) -> list[list[Any]]:
+    """The entries as the worker reads them under a backlog: XREADGROUP with COUNT
+    ``count`` over every partition's stream returns up to ``count`` entries of each,
+    oldest first."""
+    by_partition: dict[int, list[Any]] = {}
+    for d in entries:
+        by_partition.setdefault(d.partition, []).append(d)
+    longest = max((len(v) for v in by_partition.values()), default=0)
+    return [
+        [d for items in by_partition.values() for d in items[i : i + count]]
+        for i in range(0, longest, count)
+    ]
 
 
 def pct(values: list[float], p: float) -> float:
@@ -243,9 +258,9 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         for name, batches in (("history", history), ("live", live)):
             wall = time.perf_counter()
             applied = 0
-            # 10 entries per call, as the worker reads them under load.
-            for i in range(0, len(batches), 10):
-                applied += await worker.process(batches[i : i + 10])
+            # As the worker reads under a backlog (its ``batch`` per partition).
+            for read in reads(batches, worker.batch):
+                applied += await worker.process(read)
             wall = time.perf_counter() - wall
             out[f"{name}_applied"] = applied
             out[f"{name}_events_per_s"] = round(applied / wall)

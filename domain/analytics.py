@@ -555,6 +555,10 @@ def completion(counters: Mapping[str, int]) -> Completion:
     )
 
 
+# What a creator's totals and series read of each bucket.
+SERIES_FIELDS = (LIKES_ADDED, LIKES_REMOVED, VIEWS, WATCH_MS)
+
+
 def content_totals(counters: Mapping[str, int]) -> list[TopContent]:
     """Views and likes added per content, from a creator scope's summed counters."""
     per: dict[str, dict[str, int]] = {}
@@ -591,14 +595,15 @@ def top_contents(
 
 class RollupReader(Protocol):
     async def buckets(
-        self, scope: str, granularity: Granularity, starts: Sequence[int]
+        self,
+        scope: str,
+        granularity: Granularity,
+        starts: Sequence[int],
+        fields: Sequence[str] | None = None,
     ) -> dict[int, dict[str, int]]:
-        """The counters of a scope's buckets at these starts (absent: no activity)."""
-
-    async def top_contents(self, creator_id: str, pieces: Sequence[CoverPiece]) -> list[TopContent]:
-        """Views and likes added per content of the creator over the pieces, from the
-        creator's own buckets (their "content.*" counters), never one query per
-        content."""
+        """The counters of a scope's buckets at these starts (absent: no activity);
+        with ``fields``, only the counters under those top-level names (e.g.
+        ``views``, or ``content`` for every ``content.*`` counter)."""
 
     async def first_like_ms(self, content_id: str) -> int | None: ...
 

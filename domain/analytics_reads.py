@@ -11,21 +11,23 @@ from __future__ import annotations
 import asyncio
 
 from domain.analytics import (
+    CONTENTS,
     PLATFORM,
     REGION,
+    SERIES_FIELDS,
     SOURCE,
     AnalyticsPorts,
     ContentAnalytics,
     CreatorAnalytics,
     Granularity,
     TimeRange,
-    TopContent,
     add_counters,
     breakdown,
     bucket_starts,
     check_range,
     completion,
     content_scope,
+    content_totals,
     cover,
     creator_scope,
     ms_of,
@@ -125,16 +127,38 @@ async def creator_analytics(
 
     scope = creator_scope(creator_id)
     starts = bucket_starts(widened, granularity)
-    pieces = cover(ms_of(widened.start), ms_of(widened.end))
-    buckets, (viewers, reactors), rows = await asyncio.gather(
-        p.rollups.buckets(scope, granularity, starts),
-        p.sketches.distinct(scope, pieces),
-        p.rollups.top_contents(creator_id, pieces) if top else _nothing(),
+    covering = cover(ms_of(widened.start), ms_of(widened.end))
+    pieces = covering if top else []
+    # One read per granularity: the series' buckets and the top lists' cover are
+    # often the same documents (a range of whole days by DAY), read once, and only
+    # the counters each needs (the series' four; "content.*" for the top lists).
+    in_series = set(starts)
+    wanted: dict[Granularity, set[int]] = {granularity: set(in_series)}
+    fields: dict[Granularity, set[str]] = {granularity: set(SERIES_FIELDS)}
+    for piece in pieces:
+        wanted.setdefault(piece.granularity, set()).update(piece.starts)
+        fields.setdefault(piece.granularity, set()).add(CONTENTS)
+    grans = list(wanted)
+    found, (viewers, reactors) = await asyncio.gather(
+        asyncio.gather(
+            *(p.rollups.buckets(scope, g, sorted(wanted[g]), sorted(fields[g])) for g in grans)
+        ),
+        p.sketches.distinct(scope, covering),
     )
-    summed: dict[str, int] = {}
+    read = dict(zip(grans, found, strict=True))
+    buckets = {s: c for s, c in read[granularity].items() if s in in_series}
+    summed: dict[str, int] = {name: 0 for name in SERIES_FIELDS}
     for counters in buckets.values():
-        add_counters(summed, counters)
-    by_views, by_likes = top_contents(rows, top)
+        for name in SERIES_FIELDS:
+            summed[name] += counters.get(name, 0)
+    per_content: dict[str, int] = {}
+    for piece in pieces:
+        got = read[piece.granularity]
+        for start in piece.starts:
+            doc = got.get(start)
+            if doc is not None:
+                add_counters(per_content, doc)
+    by_views, by_likes = top_contents(content_totals(per_content), top)
     return CreatorAnalytics(
         creator_id=creator_id,
         range=widened,
@@ -144,7 +168,3 @@ async def creator_analytics(
         top_by_views=by_views,
         top_by_likes=by_likes,
     )
-
-
-async def _nothing() -> list[TopContent]:
-    return []

@@ -31,14 +31,10 @@ from domain.analytics import (
     RETENTION_MS,
     BucketDelta,
     BucketKey,
-    CoverPiece,
     Fold,
     Granularity,
-    TopContent,
     add_counters,
     at_ms,
-    content_totals,
-    creator_scope,
 )
 from storage.mongo import duplicate_key_errors
 
@@ -84,15 +80,21 @@ def flatten(doc: Mapping[str, Any], prefix: str = "") -> dict[str, int]:
     """A bucket document's counters as flat dotted paths (the guard and the
     identifying fields left out)."""
     out: dict[str, int] = {}
-    for name, value in doc.items():
-        if not prefix and name in _META:
-            continue
-        path = prefix + name
-        if isinstance(value, Mapping):
-            out.update(flatten(value, path + "."))
-        elif isinstance(value, int | float) and not isinstance(value, bool):
-            out[path] = int(value)
+    _flatten_into(out, doc, prefix, not prefix)
     return out
+
+
+def _flatten_into(out: dict[str, int], doc: Mapping[str, Any], prefix: str, top: bool) -> None:
+    for name, value in doc.items():
+        if top and name in _META:
+            continue
+        kind = type(value)
+        if kind is int:  # the common case first: a counter (bool is not int here)
+            out[prefix + name] = value
+        elif kind is dict or isinstance(value, Mapping):
+            _flatten_into(out, value, prefix + name + ".", False)
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            out[prefix + name] = int(value)
 
 
 def _summed(parts: Sequence[Mapping[str, int]]) -> dict[str, int]:
@@ -214,26 +216,20 @@ class MongoAnalytics:
     # --- reads ----------------------------------------------------------------
 
     async def buckets(
-        self, scope: str, granularity: Granularity, starts: Sequence[int]
+        self,
+        scope: str,
+        granularity: Granularity,
+        starts: Sequence[int],
+        fields: Sequence[str] | None = None,
     ) -> dict[int, dict[str, int]]:
         if not starts:
             return {}
         by_id = {bucket_id(scope, s): s for s in starts}
-        cursor = self._cols[granularity].find({"_id": {"$in": list(by_id)}}, {"seen": 0})
+        # Never the guard: an inclusion projection when the caller names its
+        # counters, else everything but the guard.
+        projection = dict.fromkeys(fields, 1) if fields else {"seen": 0}
+        cursor = self._cols[granularity].find({"_id": {"$in": list(by_id)}}, projection)
         return {by_id[doc["_id"]]: flatten(doc) async for doc in cursor}
-
-    async def top_contents(self, creator_id: str, pieces: Sequence[CoverPiece]) -> list[TopContent]:
-        # The creator's own buckets carry per-content counters: one read per
-        # granularity of the cover, however many contents the creator has.
-        scope = creator_scope(creator_id)
-        found = await asyncio.gather(
-            *(self.buckets(scope, piece.granularity, piece.starts) for piece in pieces)
-        )
-        summed: dict[str, int] = {}
-        for buckets in found:
-            for counters in buckets.values():
-                add_counters(summed, counters)
-        return content_totals(summed)
 
     async def first_like_ms(self, content_id: str) -> int | None:
         doc = await self._firsts.find_one({"_id": content_id})

@@ -1,6 +1,7 @@
 """The analytics worker: event log -> rollups (MongoDB) and sketches (Redis), effectively once.
 
-Per group of events (see ``GROUP_TOKENS``):
+Per read of the log: the contents' creators are looked up once, then per group
+of events (see ``GROUP_TOKENS``):
 
 1. drop events whose id is in the applied set (redelivered or replayed within
    the dedupe horizon);
@@ -26,12 +27,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 import orjson
 
-from domain.analytics import ANALYTICS_KINDS, Fold, fold
+from domain.analytics import ANALYTICS_KINDS, Fold, content_scope, creator_scope, fold
+from domain.contents import Content
 from domain.events import EngagementEvent
 from domain.log import Delivery, EventConsumer, drain
 from domain.ports import ContentRepository
@@ -45,10 +47,13 @@ from workers.metrics import (
 
 log = logging.getLogger(__name__)
 
-# At most this many guard tokens per group, so one group's tokens fill at most a
-# quarter of a bucket's guard: a crash between writing a group and remembering
-# it stays harmless while fewer than GUARD_SIZE - GROUP_TOKENS (750) other tokens
-# reach that bucket before the redelivery.
+# At most this many guard tokens per group reach any one bucket, so one group's
+# tokens fill at most a quarter of a bucket's guard: a crash between writing a
+# group and remembering it stays harmless while fewer than GUARD_SIZE -
+# GROUP_TOKENS (750) other tokens reach that bucket before the redelivery.
+# Counted per creator (a content's buckets get a subset of its creator's
+# tokens), so a group may hold more tokens in all when they go to several
+# creators' buckets: fewer, fuller bucket writes per event.
 GROUP_TOKENS = GUARD_SIZE // 4
 # And at most about this many events: a group's fold and writes run without a pause
 # for the event loop (in the embedded mode, the API's), so a backlog of raw view
@@ -76,54 +81,83 @@ def log_token(delivery: Delivery) -> str:
     return f"log:{delivery.partition}:{delivery.message_id}"
 
 
-def groups(
-    deliveries: Sequence[Delivery],
-    max_tokens: int = GROUP_TOKENS,
-    max_events: int = GROUP_EVENTS,
-) -> list[list[tuple[EngagementEvent, str]]]:
+# A unit: events that travel together, with one guard token each (a single event
+# with its own id, or one entry's raw view events with the entry's token).
+Unit = list[tuple[EngagementEvent, str]]
+
+
+def units(deliveries: Sequence[Delivery]) -> list[Unit]:
     """The deliveries' analytics events with their guard tokens, each event once (the
-    first time it appears), cut into groups of at most ``max_tokens`` tokens and,
-    where an entry allows, ``max_events`` events (a single entry's raw view events
-    stay together: they share one token)."""
-    out: list[list[tuple[EngagementEvent, str]]] = []
-    current: list[tuple[EngagementEvent, str]] = []
-    tokens = 0
+    first time it appears), in log order."""
+    out: list[Unit] = []
     seen: set[str] = set()
-
-    def cut(adding: int) -> None:
-        nonlocal current, tokens
-        if current and (tokens >= max_tokens or len(current) + adding > max_events):
-            out.append(current)
-            current, tokens = [], 0
-
-    def take(event: EngagementEvent, token: str) -> None:
-        nonlocal tokens
-        if event.kind not in ANALYTICS_KINDS or event.event_id in seen:
-            return
-        seen.add(event.event_id)
-        cut(1)
-        current.append((event, token))
-        tokens += 1
-
     for d in deliveries:
         for event in d.events:
-            take(event, event.event_id)
+            if event.kind in ANALYTICS_KINDS and event.event_id not in seen:
+                seen.add(event.event_id)
+                out.append([(event, event.event_id)])
         if d.raw_views:
-            raw = []
+            token = log_token(d)
+            raw: Unit = []
             for r in orjson.loads(d.raw_views):
                 event = EngagementEvent.from_dict(r)
                 if event.kind in ANALYTICS_KINDS and event.event_id not in seen:
                     seen.add(event.event_id)
-                    raw.append(event)
-            if not raw:
-                continue
-            cut(len(raw))
-            token = log_token(d)
-            current.extend((event, token) for event in raw)
-            tokens += 1
+                    raw.append((event, token))
+            if raw:
+                out.append(raw)
+    return out
+
+
+def cut(
+    parts: Sequence[Unit],
+    creators: Mapping[str, str] | None = None,
+    max_tokens: int = GROUP_TOKENS,
+    max_events: int = GROUP_EVENTS,
+) -> list[Unit]:
+    """Units cut into groups in which at most ``max_tokens`` tokens reach any one
+    creator's buckets (``creators``: content id -> creator id; a content without
+    one counts for itself; None: every event counts for one shared scope, i.e. at
+    most ``max_tokens`` per group) and, where a unit allows, ``max_events``
+    events (a single entry's raw view events stay together: they share one
+    token)."""
+    out: list[Unit] = []
+    current: Unit = []
+    tokens: dict[str, set[str]] = {}
+
+    def scope_of(event: EngagementEvent) -> str:
+        if creators is None:
+            return ""
+        creator = creators.get(event.content_id)
+        return content_scope(event.content_id) if creator is None else creator_scope(creator)
+
+    for unit in parts:
+        adds: dict[str, set[str]] = {}
+        for event, token in unit:
+            adds.setdefault(scope_of(event), set()).add(token)
+        full = len(current) + len(unit) > max_events or any(
+            len(tokens.get(s, set()) | new) > max_tokens for s, new in adds.items()
+        )
+        if current and full:
+            out.append(current)
+            current, tokens = [], {}
+        current.extend(unit)
+        for s, new in adds.items():
+            tokens.setdefault(s, set()).update(new)
     if current:
         out.append(current)
     return out
+
+
+def groups(
+    deliveries: Sequence[Delivery],
+    max_tokens: int = GROUP_TOKENS,
+    max_events: int = GROUP_EVENTS,
+    creators: Mapping[str, str] | None = None,
+) -> list[Unit]:
+    """The deliveries' analytics events with their guard tokens (``units``), cut
+    into groups (``cut``)."""
+    return cut(units(deliveries), creators, max_tokens, max_events)
 
 
 class AnalyticsWorker:
@@ -151,14 +185,25 @@ class AnalyticsWorker:
         self._group_tokens = group_tokens
         self.applied_batches = 0
 
+    @property
+    def batch(self) -> int:
+        """Entries one read asks of each partition."""
+        return self._batch
+
     async def process(self, deliveries: Sequence[Delivery]) -> int:
         """Apply the deliveries' events, then acknowledge them; returns how many
         events were applied (not applied before)."""
         if not deliveries:
             return 0
         applied = 0
-        for group in groups(deliveries, self._group_tokens):
-            applied += await self._apply(group)
+        parts = units(deliveries)
+        # The contents' creators, once for the whole read: they bound the groups
+        # (tokens per creator's buckets) and the fold rolls up into them.
+        ids = list(dict.fromkeys(e.content_id for unit in parts for e, _ in unit))
+        found = await self._contents.get_many(ids) if ids else {}
+        creators = {cid: c.creator_id for cid, c in found.items()}
+        for group in cut(parts, creators, self._group_tokens):
+            applied += await self._apply(group, found, creators)
         # Only after every group is written and remembered: a crash before this
         # redelivers, and steps 1 and 2 turn the redelivery into a no-op.
         await self._consumer.ack(deliveries)
@@ -166,24 +211,21 @@ class AnalyticsWorker:
         ANALYTICS_BATCHES.inc()
         return applied
 
-    async def _apply(self, group: list[tuple[EngagementEvent, str]]) -> int:
+    async def _apply(
+        self, group: Unit, found: Mapping[str, Content], creators: Mapping[str, str]
+    ) -> int:
         events = [e for e, _ in group]
         fresh = await self._applied.unapplied(events)
         ANALYTICS_SKIPPED.inc(len(events) - len(fresh))
         if not fresh:
             return 0
         token_of = {e.event_id: token for e, token in group}
-        found = await self._contents.get_many(list(dict.fromkeys(e.content_id for e in fresh)))
         unknown = {e.content_id for e in fresh} - set(found)
         if unknown:
             # Events exist only for registered contents; without one there is no
             # creator to roll up into, so these count for their content alone.
             log.warning("analytics events of unregistered contents", extra={"ids": sorted(unknown)})
-        folded = fold(
-            fresh,
-            {cid: c.creator_id for cid, c in found.items()},
-            lambda e: token_of[e.event_id],
-        )
+        folded = fold(fresh, creators, lambda e: token_of[e.event_id])
         _, redone = await asyncio.gather(self._sketches.add(folded), self._rollups.apply(folded))
         ANALYTICS_REDONE.inc(redone)
         await self._applied.remember(fresh)

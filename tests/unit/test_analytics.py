@@ -676,6 +676,33 @@ def test_groups_are_cut_by_events_but_keep_an_entry_whole() -> None:
     assert len(big) == 50 and len({t for _, t in big}) == 1
 
 
+def test_groups_bound_the_tokens_reaching_each_creators_buckets() -> None:
+    # Contents a1, a2 of creator A, b1 of creator B, and x (unregistered).
+    creators = {"a1": "A", "a2": "A", "b1": "B"}
+    ds = [
+        _delivery(
+            f"{i}-0",
+            [reaction(None, "LIKE", eid=f"r{i}.{c}", cid=c) for c in ("a1", "a2", "b1", "x")],
+            [ev(RAW_VIEW, {"accepted_ms": 1}, eid=f"w{i}.{c}", cid=c) for c in ("a1", "b1")],
+        )
+        for i in range(6)
+    ]
+    out = groups(ds, max_tokens=6, creators=creators)
+    for g in out:
+        per_scope: dict[str, set[str]] = {}
+        for e, t in g:
+            scope = creators.get(e.content_id, "content " + e.content_id)
+            per_scope.setdefault(scope, set()).add(t)
+        # A bucket of creator A gets A's contents' tokens: never more than 6.
+        assert all(len(tokens) <= 6 for tokens in per_scope.values())
+    # Creator A's buckets see 3 tokens per delivery (two reactions, the entry's raw
+    # views): two deliveries per group, i.e. 10 tokens a group in all.
+    assert [len({t for _, t in g}) for g in out] == [10, 10, 10]
+    assert sum(len(g) for g in out) == 6 * 6
+    # Without the creators, every token counts for one shared scope.
+    assert max(len({t for _, t in g}) for g in groups(ds, max_tokens=6)) <= 6
+
+
 @pytest.mark.parametrize(
     "content_id", ["v1", "a.b", "$x", "50%", "%2E", "a.%24$b%", "%25.", "ünï.côdé"]
 )
