@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from domain.counters import LIKES, REACTION_PREFIX, VIEWS
 from domain.events import INTEGRITY, RAW_VIEW, REACTION, VIEW, EngagementEvent
@@ -73,6 +74,12 @@ class Signals:
     average_watch_ms: float | None
     updated_at_ms: int | None
 
+    @property
+    def updated_at(self) -> datetime | None:
+        # The GraphQL type reads its fields off this object (schema/ranking.py).
+        ms = self.updated_at_ms
+        return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC)
+
 
 def window_sum(counts: Mapping[int, int], now_ms: int, newer_min: float, older_min: float) -> float:
     """Events in [now - older_min, now - newer_min) minutes, each minute's events
@@ -111,27 +118,46 @@ def _ratio(num: float, den: float) -> float | None:
 
 
 def compute(content_id: str, raw: RawSignals, now_ms: int) -> Signals:
-    views = {m: c.views for m, c in raw.minutes.items()}
-    likes = {m: c.likes for m, c in raw.minutes.items()}
+    """The signals at ``now_ms``: ``window_sum``'s windows, taken over the minutes by
+    how long ago they were (k = 0 is the current minute), which runs for every
+    content of a read (a list of 100 is 100 of these)."""
+    current, into = divmod(now_ms, MINUTE_MS)
+    views = [0] * _SPAN
+    likes = [0] * _SPAN
+    for minute, c in raw.minutes.items():
+        k = current - minute
+        if 0 <= k < _SPAN:
+            views[k] = c.views
+            likes[k] = c.likes
+    older = 1.0 - into / MINUTE_MS  # the share of the oldest minute inside a window
+    if not into:
+        # A minute that began just now has spread nothing yet (window_sum's rule).
+        views[0] = likes[0] = 0
 
-    def rates(counts: Mapping[int, int]) -> Rates:
-        r = [window_sum(counts, now_ms, 0, w) / w for w in RATE_WINDOWS]
-        return Rates(r[0], r[1], r[2])
+    def last(a: list[int], w: int) -> float:
+        """Events in the last ``w`` minutes: this minute and the w - 1 before in
+        full, and the part of the w-th before that the window still covers."""
+        return sum(a[:w]) + older * a[w]
 
-    current = now_ms // MINUTE_MS
-    # The complete minutes before the current one, oldest first.
-    last = [float(views.get(m, 0)) for m in range(current - SLOPE_MINUTES, current)]
-    recent = window_sum(views, now_ms, 0, VELOCITY_RECENT) / VELOCITY_RECENT
+    def rates(a: list[int]) -> Rates:
+        return Rates(last(a, 1), last(a, 15) / 15, last(a, 60) / 60)
+
+    recent = last(views, VELOCITY_RECENT) / VELOCITY_RECENT
+    # [now - 65 min, now - 5 min): the part of minute 5 before now the window covers,
+    # minutes 6 to 64 in full, the rest of minute 65.
+    far = VELOCITY_RECENT + VELOCITY_BASELINE
     baseline = (
-        window_sum(views, now_ms, VELOCITY_RECENT, VELOCITY_RECENT + VELOCITY_BASELINE)
-        / VELOCITY_BASELINE
-    )
+        (1.0 - older) * views[VELOCITY_RECENT]
+        + sum(views[VELOCITY_RECENT + 1 : far])
+        + older * views[far]
+    ) / VELOCITY_BASELINE
     reacting = min(max(raw.reacting_viewers, 0), raw.unique_viewers)
     return Signals(
         content_id=content_id,
         likes_per_minute=rates(likes),
         views_per_minute=rates(views),
-        growth_slope=slope(last),
+        # The complete minutes before the current one, oldest first.
+        growth_slope=slope([float(v) for v in views[SLOPE_MINUTES:0:-1]]),
         velocity_ratio=_ratio(recent, baseline),
         engagement_ratio=_ratio(raw.likes, raw.views),
         view_to_like_conversion=_ratio(reacting, raw.unique_viewers),
@@ -139,6 +165,11 @@ def compute(content_id: str, raw: RawSignals, now_ms: int) -> Signals:
         average_watch_ms=_ratio(raw.watch_ms, raw.views),
         updated_at_ms=raw.updated_at_ms,
     )
+
+
+# Minutes a read looks at: the current one and the 65 before (velocity's baseline).
+_SPAN = VELOCITY_RECENT + VELOCITY_BASELINE + 1
+assert max(RATE_WINDOWS) < _SPAN and SLOPE_MINUTES < _SPAN <= RING_MINUTES
 
 
 # --- what an event adds to the store's minutes and lifetime totals ----------------

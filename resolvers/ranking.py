@@ -63,10 +63,12 @@ async def _items(
     now = _now_ms(ctx)
     entries = await ranking.trending(ctx.deps, store, now, window, kind, region, first)
     ids = [e.content.content_id for e in entries]
+    if not with_signals or not ids:
+        return [TrendingItem.from_domain(e, None) for e in entries]
     # The signals cost one more Redis round trip, so only when the query asks.
-    raw = await store.raw_signals(ids) if with_signals and ids else {}
+    raw = await store.raw_signals(ids)
     return [
-        TrendingItem.from_domain(e, compute(e.content.content_id, raw.get(cid, EMPTY), now))
+        TrendingItem.from_domain(e, compute(cid, raw.get(cid, EMPTY), now))
         for e, cid in zip(entries, ids, strict=True)
     ]
 

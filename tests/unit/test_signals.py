@@ -203,3 +203,47 @@ def test_fold_counts_what_the_public_counts_count() -> None:
     out = fold([excluded_like, excluded_view, exclusion])
     assert out["c1"].minutes == {M + 1: [-1, -1]}
     assert out["c1"].reactors is None
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_compute_takes_the_windows_window_sum_defines(seed: int) -> None:
+    """compute's per-minute arithmetic against window_sum, the definition, on random
+    minutes and random moments (minute starts included)."""
+    import random
+
+    rng = random.Random(seed)
+    now = START + rng.choice([0, 1, 30_000, 59_999, rng.randrange(60_000)])
+    current = now // 60_000
+    minutes = {
+        current - k: Minute(views=rng.randrange(0, 50), likes=rng.randrange(0, 5))
+        for k in range(-2, 80)
+        if rng.random() < 0.7
+    }
+    got = compute("c", raw(minutes=minutes), now)
+    views = {m: c.views for m, c in minutes.items()}
+    likes = {m: c.likes for m, c in minutes.items()}
+    for name, counts in (("views_per_minute", views), ("likes_per_minute", likes)):
+        r = getattr(got, name)
+        assert r.one_minute == pytest.approx(window_sum(counts, now, 0, 1))
+        assert r.fifteen_minutes == pytest.approx(window_sum(counts, now, 0, 15) / 15)
+        assert r.one_hour == pytest.approx(window_sum(counts, now, 0, 60) / 60)
+    recent = window_sum(views, now, 0, 5) / 5
+    baseline = window_sum(views, now, 5, 65) / 60
+    assert got.velocity_ratio == (pytest.approx(recent / baseline) if baseline else None)
+    expected_slope = slope([float(views.get(m, 0)) for m in range(current - 15, current)])
+    assert got.growth_slope == pytest.approx(expected_slope)
+
+
+def test_the_graphql_types_read_their_fields_off_the_domain_objects() -> None:
+    from strawberry.types.base import get_object_definition
+
+    from schema.ranking import RankingSignals
+    from schema.ranking import Rates as GraphQLRates
+
+    s = compute("c1", raw(updated_at_ms=START), START + 1)
+    for field in get_object_definition(RankingSignals, strict=True).fields:
+        assert hasattr(s, field.python_name), field.python_name
+    for field in get_object_definition(GraphQLRates, strict=True).fields:
+        assert hasattr(s.likes_per_minute, field.python_name), field.python_name
+    assert s.updated_at is not None and s.updated_at.timestamp() * 1000 == START
+    assert RankingSignals.from_domain(s) is s
