@@ -108,7 +108,9 @@ class FreshnessProbe:
                 event = {
                     "contentId": cid,
                     "sessionId": f"{cid}-s{n}",
-                    "watchedMs": 1_500,  # a POST counts after 1 s
+                    # A POST counts after 1 s seen at least half on screen.
+                    "watchedMs": 1_500,
+                    "visibleFraction": 1.0,
                 }
                 await self._gql(client, VIEW, {"v": [event]}, user)
                 field, want = "views", n // 2 + 1
