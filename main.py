@@ -2,7 +2,8 @@
 
 python main.py serve [--host H] [--port P]   the API (embedded backends unless URLs are set)
 python main.py worker                         the workers (aggregator, archiver, outbox relay,
-                                              reconciler, analytics, session closer, trending)
+                                              reconciler, analytics, session closer, trending,
+                                              integrity, notifier)
 python main.py token --sub USER [--role R]    a development bearer token
 python main.py schema                         print the GraphQL SDL
 python main.py analytics rebuild [--content ID] [--since DATE]   analytics from the archive
@@ -40,6 +41,7 @@ from starlette.routing import Route, WebSocketRoute
 
 import domain.integrity_rules
 import domain.view_policy
+import domain.webhooks
 from domain.analytics import AnalyticsPorts
 from domain.deps import Deps
 from domain.enforcement import Enforcement, restore_mirror
@@ -47,10 +49,12 @@ from domain.errors import ContentNotFound
 from domain.identity import AddressHasher
 from domain.integrity import Bars
 from domain.integrity_rules import IntegrityRules
+from domain.notifications import NotifyConfig
 from domain.ports import IntegrityPorts, ViewPorts
 from domain.rate_limits import DEFAULTS as RATE_DEFAULTS
 from domain.rate_limits import Action, Rate, RateLimiter, Scope, parse_rate
 from domain.view_policy import PolicyBook
+from domain.webhooks import WebhookPorts
 from resolvers.auth import DEFAULT_MAX_LIFETIME_S, DEFAULT_TTL_S, TokenVerifier, issue_token
 from resolvers.context import Services
 from schema.documents import DocumentPolicy
@@ -64,14 +68,17 @@ from storage.mongo_analytics import MongoAnalytics, ensure_analytics_indexes
 from storage.mongo_contents import MongoContents
 from storage.mongo_events import MongoEventArchive
 from storage.mongo_integrity import MongoActors, MongoRetiering, ensure_integrity_indexes
+from storage.mongo_notifications import MongoNotifications, ensure_notification_indexes
 from storage.mongo_outbox import MongoOutbox
 from storage.mongo_reactions import MongoReactions
 from storage.mongo_retention import MongoRetention
 from storage.mongo_view_sessions import MongoViewSessions
+from storage.mongo_webhooks import MongoWebhooks, ensure_webhook_indexes
 from storage.redis_analytics import RedisAnalytics
 from storage.redis_counters import RedisCounters
 from storage.redis_idempotency import RedisIdempotency
 from storage.redis_integrity import RedisIntegrity
+from storage.redis_notifications import RedisNotifyState
 from storage.redis_persisted_queries import RedisPersistedQueries
 from storage.redis_publisher import RedisPublisher
 from storage.redis_rate_limits import RedisAddressSalts, RedisRateLimits
@@ -88,6 +95,7 @@ from transport.client_address import hide_client_addresses
 from transport.graphiql import ROUTE as GRAPHIQL_ROUTE
 from transport.graphiql import GraphiQLPage
 from transport.graphql_app import GraphQLApp
+from transport.proxy_headers import ProxyHeaders
 from transport.region import IPNetwork, parse_trusted_proxies
 from workers.aggregator import Aggregator
 from workers.analytics import AnalyticsWorker
@@ -96,12 +104,14 @@ from workers.archiver import Archiver
 from workers.export import add_export_parser, run_export
 from workers.integrity import IntegrityWorker
 from workers.loop_lag import probing
+from workers.notifier import NotifierWorker
 from workers.outbox_relay import OutboxRelay
 from workers.reconciler import Reconciler
 from workers.retention import Retention
 from workers.session_closer import SessionCloser
 from workers.trending import TrendingWorker
 from workers.trending_rebuild import rebuild as rebuild_trending
+from workers.webhooks import DeploymentEndpoint, WebhookSender
 
 log = structlog.get_logger("likeview")
 
@@ -190,6 +200,38 @@ class Settings(BaseSettings):
     rate_limit_view_user: str = str(RATE_DEFAULTS[(Action.VIEW, Scope.USER)])
     rate_limit_view_device: str = str(RATE_DEFAULTS[(Action.VIEW, Scope.DEVICE)])
     rate_limit_view_address: str = str(RATE_DEFAULTS[(Action.VIEW, Scope.ADDRESS)])
+    # Creator notifications (docs/NOTIFICATIONS.md).
+    notification_ttl_s: int = Field(90 * 86_400, ge=3600)
+    notify_digest_s: float = Field(600.0, gt=0)
+    notify_per_content_per_hour: int = Field(3, ge=1)
+    notify_per_hour: int = Field(20, ge=1)
+    notify_viral_ratio: float = Field(5.0, gt=1)
+    # The integrity worker's promise to exclude within this delay: milestones and
+    # first likes are judged only after it.
+    integrity_settle_s: float = Field(60.0, ge=0)
+    # Notification webhooks (docs/WEBHOOKS.md). The deployment's endpoint gets every
+    # notification; its secret is required with it.
+    notify_webhook_url: str | None = None
+    notify_webhook_secret: str | None = None
+    # One attempt's whole time: connect, send, answer.
+    webhook_timeout_s: float = Field(10.0, gt=0, le=60)
+    # Accept creators' http:// and loopback URLs (tests, development). Never in production.
+    webhook_allow_insecure_local: bool = False
+
+    @model_validator(mode="after")
+    def _webhook_deployment(self) -> Settings:
+        domain.webhooks.check_deployment(self.notify_webhook_url, self.notify_webhook_secret)
+        return self
+
+    def notify_config(self) -> NotifyConfig:
+        return NotifyConfig(
+            ttl_s=self.notification_ttl_s,
+            digest_s=self.notify_digest_s,
+            per_content_per_hour=self.notify_per_content_per_hour,
+            per_hour=self.notify_per_hour,
+            viral_ratio=self.notify_viral_ratio,
+            settle_s=self.integrity_settle_s,
+        )
 
     @field_validator("allowed_origins", mode="before")
     @classmethod
@@ -384,6 +426,30 @@ def build_workers(runtime: Runtime, consumer_name: str) -> dict[str, Any]:
             Enforcement(deps, integrity),
             deps.clock,
         ),
+        "notifier": NotifierWorker(
+            RedisEventConsumer(r, keys, Keys.NOTIFIER_GROUP, consumer_name),
+            deps.contents,
+            deps.reactions,
+            deps.counters,
+            RedisTrending(r, keys, s.event_dedupe_horizon_s * 1000),
+            MongoNotifications(runtime.db),
+            RedisNotifyState(r, keys, s.event_dedupe_horizon_s * 1000),
+            publisher,
+            deps.clock,
+            s.notify_config(),
+            expire_in_process=s.mongodb_url is None,
+        ),
+        "webhooks": WebhookSender(
+            MongoWebhooks(runtime.db),
+            None,
+            deps.clock,
+            deployment=(
+                DeploymentEndpoint(s.notify_webhook_url, s.notify_webhook_secret)
+                if s.notify_webhook_url and s.notify_webhook_secret
+                else None
+            ),
+            timeout_s=s.webhook_timeout_s,
+        ),
         "session_closer": SessionCloser(
             deps, MongoViewSessions(runtime.db), idle=timedelta(seconds=s.session_idle_s)
         ),
@@ -460,6 +526,9 @@ async def open_runtime(
     trending = RedisTrending(redis, keys, settings.event_dedupe_horizon_s * 1000)
     await trending.load_scripts()
     await ensure_integrity_indexes(db)
+    await ensure_notification_indexes(db, ttl=settings.mongodb_url is not None)
+    # Delivery records expire after 30 days on a real server (TTL index).
+    await ensure_webhook_indexes(db, delivery_ttl_s=30 * 86_400 if settings.mongodb_url else None)
     rules = load_integrity_rules(settings)
     tiers = RedisTierMirror(redis, keys)
     integrity = IntegrityPorts(
@@ -481,6 +550,7 @@ async def open_runtime(
         trending=trending,
         tiers=tiers,
         integrity=integrity,
+        notifications=MongoNotifications(db),
     )
     try:
         async with LiveHub(
@@ -502,6 +572,11 @@ async def open_runtime(
                     limits_store, settings.rate_table(), enabled=settings.rate_limits
                 ),
                 addresses=addresses,
+                webhooks=WebhookPorts(
+                    MongoWebhooks(db),
+                    clock,
+                    allow_insecure_local=settings.webhook_allow_insecure_local,
+                ),
             )
             async with probing():
                 yield Runtime(settings, services, db, redis)
@@ -545,7 +620,12 @@ async def embedded_workers(runtime: Runtime) -> AsyncIterator[None]:
 
 
 def _middleware(settings: Settings) -> list[Middleware]:
-    stack = [Middleware(BodyLimit, max_bytes=settings.max_request_bytes)]
+    stack = [
+        # Before the rest: everything inside sees the client X-Forwarded-For gives (from
+        # FORWARDED_ALLOW_IPS only), and the direct peer stays known.
+        Middleware(ProxyHeaders, trusted_hosts=settings.forwarded_allow_ips),
+        Middleware(BodyLimit, max_bytes=settings.max_request_bytes),
+    ]
     if settings.allowed_origins:
         # Outermost, so refusals (413) carry the CORS headers too and a page sees
         # them. Without allowed origins no page may call, and no request pays for
@@ -811,10 +891,9 @@ def main(argv: list[str] | None = None) -> int:
             # A larger frame is refused by the server (close 1009) before the
             # app reads it; HTTP bodies are bounded by BodyLimit.
             ws_max_size=settings.max_request_bytes,
-            # The client's address (abuse limits, hashed into events): X-Forwarded-For
-            # is believed only from these peers (docs/SECURITY.md, Abuse limits).
-            proxy_headers=True,
-            forwarded_allow_ips=settings.forwarded_allow_ips,
+            # X-Forwarded-For is handled inside the app (transport/proxy_headers.py), so
+            # the direct peer stays known for the region header.
+            proxy_headers=False,
         )
     elif args.command == "worker":
         asyncio.run(_worker_main(settings))

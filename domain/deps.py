@@ -13,6 +13,7 @@ from domain.ports import (
     EventLog,
     IdempotencyStore,
     IntegrityPorts,
+    NotificationStore,
     ReactionRepository,
     TierMirror,
     TrendingStore,
@@ -41,3 +42,5 @@ class Deps:
     tiers: TierMirror | None = None
     # Count integrity's actor store, mirror and documents (domain/enforcement.py).
     integrity: IntegrityPorts | None = None
+    # Creator notifications (domain/notification_reads.py), kept by the notifier worker.
+    notifications: NotificationStore | None = None

@@ -12,6 +12,8 @@ from domain.events import EngagementEvent
 from domain.idempotency import IdempotencyRecord
 from domain.integrity import Bars, Tier
 from domain.integrity_rules import ActorAssessment
+from domain.notifications import Notification, Preferences
+from domain.notifications import Recent as RecentCount
 from domain.reactions import ReactionType
 from domain.signals import RawSignals
 from domain.trending import Ranked, TrendWindow
@@ -356,3 +358,71 @@ class Enforcer(Protocol):
     by more than 0.01 or crossed a bar (domain.integrity_rules)."""
 
     async def assess(self, assessments: Sequence[ActorAssessment], now: datetime) -> None: ...
+
+
+# --- creator notifications (domain/notifications.py, workers/notifier.py) -------------
+
+
+class NotificationStore(Protocol):
+    """Stored notifications (unique by id: exactly once), held-back (folded) ones,
+    per-content marks of what was notified, and creators' preferences."""
+
+    async def insert(self, notification: Notification) -> bool:
+        """Store it; False when its id is stored already (nothing changed)."""
+
+    async def known(self, ids: Sequence[str]) -> set[str]:
+        """The ids stored as notifications or held back as folded ones."""
+
+    async def recent(self, creator_id: str, content_id: str, since_ms: int) -> RecentCount:
+        """The creator's notifications created at or after ``since_ms``: for the
+        content, and in total."""
+
+    async def fold(self, notification: Notification) -> bool:
+        """Hold it back for the content's next digest; False when held already."""
+
+    async def folds_for(
+        self, creator_id: str, content_id: str, digest_id: str, limit: int
+    ) -> tuple[list[Notification], int]:
+        """Held-back ones of a content not yet in a digest, or already given to
+        ``digest_id`` (a retried digest sees the same ones): the first ``limit``
+        oldest first, and how many in all."""
+
+    async def give_folds(self, creator_id: str, content_id: str, digest_id: str) -> None:
+        """The content's held-back ones not yet in a digest now belong to ``digest_id``."""
+
+    async def stale_folds(self, before: datetime, limit: int) -> list[tuple[str, str, int]]:
+        """(creator, content, oldest fold ms) of contents whose held-back ones have
+        waited since before ``before`` with no digest."""
+
+    async def marks(self, content_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Per content, what was notified already (milestone thresholds, first like)."""
+
+    async def raise_marks(self, content_id: str, marks: Mapping[str, int]) -> None:
+        """Raise marks to at least these values (never lowers one)."""
+
+    async def preferences(self, creator_id: str) -> Preferences: ...
+
+    async def save_preferences(self, prefs: Preferences) -> Preferences: ...
+
+    async def page(
+        self, creator_id: str, first: int, before_seq: str | None, unread_only: bool
+    ) -> list[Notification]:
+        """Newest first, older than ``before_seq``."""
+
+    async def after(self, creator_id: str, after_seq: str, limit: int) -> list[Notification]:
+        """Oldest first, newer than ``after_seq`` (the subscription's catch-up)."""
+
+    async def latest_seq(self, creator_id: str) -> str | None: ...
+
+    async def get(self, notification_id: str) -> Notification | None: ...
+
+    async def unread_count(self, creator_id: str) -> int: ...
+
+    async def mark_read(
+        self, creator_id: str, ids: Sequence[str], up_to_seq: str | None, now: datetime
+    ) -> int:
+        """Mark the creator's unread ones among ``ids``, and all at or older than
+        ``up_to_seq``, read; how many changed."""
+
+    async def expire(self, now: datetime, limit: int) -> int:
+        """Remove notifications past ``expires_at`` (the embedded mode has no TTL index)."""

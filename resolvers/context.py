@@ -16,6 +16,7 @@ from domain.ports import Outbox
 from domain.rate_limits import RateLimiter
 from domain.reads import MAX_BATCH, load_summaries
 from domain.summary import Summary
+from domain.webhooks import WebhookPorts
 from resolvers.auth import TokenVerifier
 from storage.keys import Keys
 from subscriptions.hub import LiveHub
@@ -38,6 +39,8 @@ class Services:
     # (domain/identity.py); None: no limits, no address in events.
     rate_limiter: RateLimiter | None = None
     addresses: AddressHasher | None = None
+    # Creators' webhook endpoints (domain/webhooks.py); None: not offered.
+    webhooks: WebhookPorts | None = None
 
 
 class Loaders:

@@ -22,6 +22,12 @@ from domain.analytics_reads import MAX_TOP
 from domain.catalog import MAX_REGISTRATIONS
 from domain.contents import ContentKind
 from domain.enforcement import MAX_CASES
+from domain.notifications import (
+    DIGEST_FOLDED_LISTED,
+    DIGEST_NAMED,
+    MAX_MUTED_CONTENTS,
+    NotificationKind,
+)
 from domain.ranking import MAX_FIRST
 from domain.reactions import ReactionType
 from domain.reads import MAX_BATCH
@@ -30,7 +36,18 @@ from domain.trending import TrendWindow
 from domain.view_policy import ClientPlatform, ViewSource
 from domain.view_recording import MAX_VIEW_BATCH
 from domain.view_sessions import MAX_FLAGS
-from resolvers import analytics, contents, engagement, integrity, live, ranking, views
+from domain.webhooks import MAX_ENDPOINTS
+from resolvers import (
+    analytics,
+    contents,
+    engagement,
+    integrity,
+    live,
+    ranking,
+    views,
+    webhooks,
+)
+from resolvers import notifications as notify
 from resolvers.context import Info
 from resolvers.ranking import PUSHED
 from schema.analytics import ContentAnalytics, CreatorAnalytics
@@ -43,9 +60,11 @@ from schema.inputs import use_input_hooks
 from schema.integrity import ActorRisk, IntegrityCaseConnection
 from schema.limits import PAGE, ListBound, Points
 from schema.metrics import ObservedErrorCodes
+from schema.notifications import Notification, NotificationConnection, NotificationPreferences
 from schema.prepared import PreparedExecution
 from schema.ranking import RankingSignals, TrendingItem
 from schema.views import ViewPayload, ViewSessionInfo
+from schema.webhooks import WebhookEndpoint
 
 
 @strawberry.type
@@ -104,6 +123,25 @@ class Query:
         resolver=integrity.integrity_cases,
         description="The integrity audit log, newest first; first <= 100 (role admin).",
     )
+    notifications: NotificationConnection = strawberry.field(
+        resolver=notify.notifications,
+        description=(
+            "The signed-in creator's notifications, newest first; first <= 100. An admin "
+            "may read another creator's with creatorId (anyone else: FORBIDDEN)."
+        ),
+    )
+    unread_notification_count: int = strawberry.field(
+        resolver=notify.unread_notification_count,
+        description="The signed-in creator's unread notifications (creatorId: admins only).",
+    )
+    notification_preferences: NotificationPreferences = strawberry.field(
+        resolver=notify.notification_preferences,
+        description="The signed-in creator's muted kinds and contents.",
+    )
+    webhook_endpoints: list[WebhookEndpoint] = strawberry.field(
+        resolver=webhooks.webhook_endpoints,
+        description="The signed-in creator's webhook endpoints, oldest first (secrets not shown).",
+    )
     view_session: ViewSessionInfo | None = strawberry.field(
         resolver=views.view_session,
         description=(
@@ -134,6 +172,32 @@ class Mutation:
             "them, AUTO returns to the automatic score; retroactive, audited (role admin)."
         ),
     )
+    mark_notifications_read: int = strawberry.mutation(
+        resolver=notify.mark_notifications_read,
+        description=(
+            "Marks the signed-in creator's notifications read: ids (at most 100), and "
+            "with upTo every one at or older than that one. Returns how many changed."
+        ),
+    )
+    update_notification_preferences: NotificationPreferences = strawberry.mutation(
+        resolver=notify.update_notification_preferences,
+        description=(
+            "Mutes kinds and contents for the signed-in creator: a muted notification is "
+            "not created at all. Each list given replaces the stored one."
+        ),
+    )
+    register_webhook_endpoint: WebhookEndpoint = strawberry.mutation(
+        resolver=webhooks.register_webhook_endpoint,
+        description=(
+            "A new endpoint for the signed-in creator's notifications (Standard Webhooks, "
+            "docs/WEBHOOKS.md): https:// to a public host, at most 10. The answer holds the "
+            "signing secret, shown only this once."
+        ),
+    )
+    delete_webhook_endpoint: bool = strawberry.mutation(
+        resolver=webhooks.delete_webhook_endpoint,
+        description="False when the signed-in creator has no endpoint of this id.",
+    )
     record_view: ViewPayload = strawberry.mutation(resolver=views.record_view)
     record_views: list[ViewPayload] = strawberry.mutation(
         resolver=views.record_views, description="Up to 500 events, for SDKs and edge collectors."
@@ -161,6 +225,13 @@ class Subscription:
     ) -> AsyncGenerator[list[TrendingItem], None]:
         async for items in ranking.trending_updated(info, window, kind):
             yield items
+
+    @strawberry.subscription(
+        description=("The signed-in creator's notifications as they are stored (none of before).")
+    )
+    async def notification_received(self, info: Info) -> AsyncGenerator[Notification, None]:
+        async for n in notify.notification_received(info):
+            yield n
 
 
 # The longest series a range may ask for: every granularity's longest range, in
@@ -192,7 +263,13 @@ LIST_BOUNDS: dict[tuple[str, str], ListBound] = {
     ("Query", "rankingSignals"): ("arg", "contentIds", MAX_IDS),
     ("Query", "trending"): MAX_FIRST,
     ("IntegrityCaseConnection", "edges"): MAX_CASES,
+    ("Query", "webhookEndpoints"): MAX_ENDPOINTS,
     ("Subscription", "trendingUpdated"): PUSHED,
+    ("NotificationConnection", "edges"): PAGE,
+    ("DigestPayload", "actors"): DIGEST_NAMED,
+    ("DigestPayload", "folded"): DIGEST_FOLDED_LISTED,
+    ("NotificationPreferences", "mutedKinds"): len(NotificationKind),
+    ("NotificationPreferences", "mutedContentIds"): MAX_MUTED_CONTENTS,
 }
 
 

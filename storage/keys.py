@@ -177,9 +177,36 @@ class Keys:
         # Sorted set: actor -> last seen (ms), actors who played one content one way.
         return f"{self._integrity_tag('s', signature)}:m"
 
+    # Creator notifications (storage/redis_notifications.py, docs/NOTIFICATIONS.md).
+
+    def notify_channel(self, creator_id: str) -> str:
+        # A pub/sub channel, not a key: "a notification was stored for this creator".
+        return f"{self.prefix}:notify:{creator_id}"
+
+    def notify_due(self) -> str:
+        # Sorted set: checks the notifier's tick makes when their time (score, ms)
+        # comes: "m:<content>" milestones, "f:<content>" first like,
+        # "d:<content>:<window start ms>" a digest window closing.
+        return f"{self.prefix}:notify:due"
+
+    def _notify_tag(self, content_id: str) -> str:
+        digest = hashlib.blake2b(content_id.encode(), digest_size=12).hexdigest()
+        return f"{self.prefix}:{{nt:{digest}}}"
+
+    def notify_content(self, content_id: str) -> tuple[str, str, str, str]:
+        """(applied event ids, state hash, open digest window's actors, first-like
+        candidates) of one content: one hash tag, so each script touches one slot."""
+        tag = self._notify_tag(content_id)
+        return f"{tag}:ap", f"{tag}:st", f"{tag}:open", f"{tag}:fl"
+
+    def notify_closed(self, content_id: str, start_ms: int) -> str:
+        # A closed digest window's actors, kept until its digest is stored.
+        return f"{self._notify_tag(content_id)}:dg:{start_ms}"
+
     # Consumer group names are stream-scoped, not keys, but belong with them.
     AGGREGATOR_GROUP = "aggregator"
     ARCHIVE_GROUP = "archiver"
     ANALYTICS_GROUP = "analytics"
     TRENDING_GROUP = "trending"
     INTEGRITY_GROUP = "integrity"
+    NOTIFIER_GROUP = "notifier"

@@ -48,3 +48,10 @@ INTEGRITY_FLAGS = Counter(
     "Rules that lowered a trust the integrity worker reported to the enforcer",
     ["rule"],
 )
+NOTIFICATIONS = Counter(
+    "likeview_notifications_total",
+    "Notifications the notifier decided on, by kind and outcome (sent, folded: held "
+    "back by a limit for a digest, muted, duplicate: stored before)",
+    ["kind", "outcome"],
+)
+NOTIFIER_BATCHES = Counter("likeview_notifier_batches_total", "Batches read by the notifier")

@@ -229,16 +229,24 @@ def test_settings_carry_every_limit_and_refuse_a_bad_one(monkeypatch):
 @pytest.mark.parametrize(
     ("raw", "expected"), [(None, "127.0.0.1,::1"), ("10.0.0.0/8", "10.0.0.0/8")]
 )
-def test_serve_passes_the_forwarded_allow_ips_to_uvicorn(monkeypatch, raw, expected):
+def test_the_app_takes_the_forwarded_allow_ips(monkeypatch, raw, expected):
+    """The proxy-header middleware runs inside the app (transport/proxy_headers.py),
+    with FORWARDED_ALLOW_IPS, and uvicorn's own is off."""
     import uvicorn
+    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
     import main
+    from transport.proxy_headers import ProxyHeaders
 
     monkeypatch.delenv("FORWARDED_ALLOW_IPS", raising=False)
     monkeypatch.delenv("MONGODB_URL", raising=False)
     if raw is not None:
         monkeypatch.setenv("FORWARDED_ALLOW_IPS", raw)
     seen: dict[str, object] = {}
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: seen.update(kwargs))
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: seen.update(kwargs, app=app))
     assert main.main(["serve", "--port", "1"]) == 0
-    assert seen["proxy_headers"] is True and seen["forwarded_allow_ips"] == expected
+    assert seen["proxy_headers"] is False
+    stack = [m for m in seen["app"].user_middleware if m.cls is ProxyHeaders]  # type: ignore[attr-defined]
+    assert len(stack) == 1 and stack[0].kwargs == {"trusted_hosts": expected}
+    inner = ProxyHeaders(lambda *a: None, trusted_hosts=expected)._inner
+    assert isinstance(inner, ProxyHeadersMiddleware)
