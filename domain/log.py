@@ -8,6 +8,9 @@ is storage/redis_stream.py.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -15,6 +18,8 @@ from typing import Any, Protocol
 import orjson
 
 from domain.events import EngagementEvent
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,3 +84,43 @@ async def drain(
     while items := await consumer.read(batch, None):
         total += await apply(items)
     return total
+
+
+async def consume(
+    consumer: EventConsumer,
+    process: Callable[[list[Delivery]], Awaitable[int]],
+    stop: asyncio.Event,
+    *,
+    name: str,
+    batch: int,
+    block_ms: int | Callable[[], int],
+    claim_idle_ms: int,
+) -> None:
+    """A derived view's run loop, after its run_once: read, process, acknowledge
+    (``process`` does), until ``stop``.
+
+    Deliveries a dead consumer left are claimed on a timer, busy or not: a derived
+    view's guard against applying twice holds for a while, not for ever. A failed
+    batch is retried from this consumer's own pending entries after a second.
+    ``block_ms`` may be a function, for a worker that must wake sooner while it
+    holds something back (the trending worker's throttled lists)."""
+    last_claim = time.monotonic()
+    retry_own = False
+    while not stop.is_set():
+        try:
+            if retry_own:
+                items = await consumer.read(batch, None, pending=True)
+                retry_own = False
+            else:
+                block = block_ms() if callable(block_ms) else block_ms
+                items = await consumer.read(batch, block)
+            if time.monotonic() - last_claim >= claim_idle_ms / 1000:
+                last_claim = time.monotonic()
+                items += await consumer.claim_stale(claim_idle_ms, batch)
+            await process(items)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s batch failed; retrying", name)
+            retry_own = True
+            await asyncio.sleep(1)

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
@@ -35,7 +34,7 @@ import orjson
 from domain.analytics import ANALYTICS_KINDS, Fold, content_scope, creator_scope, fold
 from domain.contents import Content
 from domain.events import EngagementEvent
-from domain.log import Delivery, EventConsumer, drain
+from domain.log import Delivery, EventConsumer, consume, drain
 from domain.ports import ContentRepository
 from storage.mongo_analytics import GUARD_SIZE
 from workers.metrics import (
@@ -239,25 +238,12 @@ class AnalyticsWorker:
     async def run(self, stop: asyncio.Event) -> None:
         await self._consumer.ensure_groups()
         await self.run_once()
-        # A batch's guard protects it for a number of later events, not for ever:
-        # failed and orphaned deliveries are taken up again soon, busy or not
-        # (the aggregator only does so when idle).
-        last_claim = time.monotonic()
-        retry_own = False
-        while not stop.is_set():
-            try:
-                if retry_own:
-                    items = await self._consumer.read(self._batch, None, pending=True)
-                    retry_own = False
-                else:
-                    items = await self._consumer.read(self._batch, self._block_ms)
-                if time.monotonic() - last_claim >= self._claim_idle_ms / 1000:
-                    last_claim = time.monotonic()
-                    items += await self._consumer.claim_stale(self._claim_idle_ms, self._batch)
-                await self.process(items)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("analytics batch failed; retrying")
-                retry_own = True
-                await asyncio.sleep(1)
+        await consume(
+            self._consumer,
+            self.process,
+            stop,
+            name="analytics",
+            batch=self._batch,
+            block_ms=self._block_ms,
+            claim_idle_ms=self._claim_idle_ms,
+        )

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -44,7 +43,7 @@ from domain.integrity_rules import (
     IntegrityRules,
     assess,
 )
-from domain.log import Delivery, EventConsumer, drain
+from domain.log import Delivery, EventConsumer, consume, drain
 from domain.ports import Clock, Enforcer
 from storage.redis_integrity import (
     END,
@@ -306,22 +305,12 @@ class IntegrityWorker:
     async def run(self, stop: asyncio.Event) -> None:
         await self._consumer.ensure_groups()
         await self.run_once()
-        last_claim = time.monotonic()
-        retry_own = False
-        while not stop.is_set():
-            try:
-                if retry_own:
-                    items = await self._consumer.read(self._batch, None, pending=True)
-                    retry_own = False
-                else:
-                    items = await self._consumer.read(self._batch, self._block_ms)
-                if time.monotonic() - last_claim >= self._claim_idle_ms / 1000:
-                    last_claim = time.monotonic()
-                    items += await self._consumer.claim_stale(self._claim_idle_ms, self._batch)
-                await self.process(items)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("integrity batch failed; retrying")
-                retry_own = True
-                await asyncio.sleep(1)
+        await consume(
+            self._consumer,
+            self.process,
+            stop,
+            name="integrity",
+            batch=self._batch,
+            block_ms=self._block_ms,
+            claim_idle_ms=self._claim_idle_ms,
+        )

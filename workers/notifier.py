@@ -39,7 +39,7 @@ from domain import signals, trending
 from domain.contents import Content
 from domain.events import EngagementEvent
 from domain.integrity import Tier
-from domain.log import Delivery, EventConsumer, drain, events_of
+from domain.log import Delivery, EventConsumer, consume, drain, events_of
 from domain.notifications import Decision, Notification, NotificationKind, NotifyConfig
 from domain.ports import (
     Clock,
@@ -475,22 +475,12 @@ class NotifierWorker:
     async def run(self, stop: asyncio.Event) -> None:
         await self._consumer.ensure_groups()
         await self.run_once()
-        last_claim = time.monotonic()
-        retry_own = False
-        while not stop.is_set():
-            try:
-                if retry_own:
-                    items = await self._consumer.read(self._batch, None, pending=True)
-                    retry_own = False
-                else:
-                    items = await self._consumer.read(self._batch, self._block_ms)
-                if time.monotonic() - last_claim >= self._claim_idle_ms / 1000:
-                    last_claim = time.monotonic()
-                    items += await self._consumer.claim_stale(self._claim_idle_ms, self._batch)
-                await self.process(items)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("notifier batch failed; retrying")
-                retry_own = True
-                await asyncio.sleep(1)
+        await consume(
+            self._consumer,
+            self.process,
+            stop,
+            name="notifier",
+            batch=self._batch,
+            block_ms=self._block_ms,
+            claim_idle_ms=self._claim_idle_ms,
+        )

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -36,7 +35,7 @@ import orjson
 
 from domain import signals, trending
 from domain.events import RAW_VIEW, REACTION, VIEW, EngagementEvent
-from domain.log import Delivery, EventConsumer, drain
+from domain.log import Delivery, EventConsumer, consume, drain
 from domain.ports import Clock, ContentRepository, Publisher
 from domain.trending import ALL_KINDS, ALL_REGIONS, TRUST_ALL, WINDOWS, Integrity, TrendWindow
 from storage.redis_scripts import Call
@@ -299,28 +298,18 @@ class TrendingWorker:
     async def run(self, stop: asyncio.Event) -> None:
         await self._consumer.ensure_groups()
         await self.run_once()
-        # Claimed on a timer, busy or not, as the analytics worker does.
-        last_claim = time.monotonic()
-        retry_own = False
-        while not stop.is_set():
-            try:
-                if retry_own:
-                    items = await self._consumer.read(self._batch, None, pending=True)
-                    retry_own = False
-                else:
-                    # Short blocks while a list waits for its interval: tick() sends it.
-                    block = self._block_ms if not self._held() else min(self._block_ms, 250)
-                    items = await self._consumer.read(self._batch, block)
-                if time.monotonic() - last_claim >= self._claim_idle_ms / 1000:
-                    last_claim = time.monotonic()
-                    items += await self._consumer.claim_stale(self._claim_idle_ms, self._batch)
-                await self.process(items)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("trending batch failed; retrying")
-                retry_own = True
-                await asyncio.sleep(1)
+        await consume(
+            self._consumer,
+            self.process,
+            stop,
+            name="trending",
+            batch=self._batch,
+            block_ms=self._block,
+            claim_idle_ms=self._claim_idle_ms,
+        )
 
-    def _held(self) -> bool:
-        return any(c.pending is not None for c in self._channels.values())
+    def _block(self) -> int:
+        # Short blocks while a list waits for its interval: tick() sends it.
+        if any(c.pending is not None for c in self._channels.values()):
+            return min(self._block_ms, 250)
+        return self._block_ms
