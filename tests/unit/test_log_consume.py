@@ -61,8 +61,10 @@ async def test_a_failed_batch_is_retried_from_the_consumers_own_pending(monkeypa
 
     async def process(items: list[Delivery]) -> int:
         seen.append([d.message_id for d in items])
-        if items and next(failures, False):
-            raise ConnectionError("the store went away")
+        if items:
+            fail: bool = next(failures, False)
+            if fail:
+                raise ConnectionError("the store went away")
         await consumer.ack(items)
         if len([s for s in seen if s]) >= 3:
             stop.set()
