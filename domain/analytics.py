@@ -20,8 +20,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple, Protocol
 
+from domain.counters import LIKES as PUBLIC_LIKES
+from domain.counters import VIEWS as PUBLIC_VIEWS
 from domain.errors import BadUserInput
 from domain.events import RAW_VIEW, REACTION, VIEW, VIEW_END, EngagementEvent
+from domain.integrity import SUSPECT_LIKES, SUSPECT_VIEWS
 from domain.reactions import ReactionType
 
 
@@ -234,6 +237,8 @@ def cover(start_ms: int, end_ms: int) -> list[CoverPiece]:
 
 # --- scopes and what an event adds ----------------------------------------------
 
+SUSPECT_COUNTERS = (SUSPECT_LIKES, SUSPECT_VIEWS)
+
 CONTENT_SCOPE = "c:"
 CREATOR_SCOPE = "u:"
 
@@ -320,16 +325,19 @@ def event_counters(event: EngagementEvent) -> dict[str, int]:
             if name.startswith("r:") and delta:
                 key = f"{REACTIONS}.{dimension_key(name[2:])}"
                 out[key] = out.get(key, 0) + delta
-        before, after = data.get("before"), data.get("after")
-        if before is None and after is not None:
+        # What the reaction changed in the public count: an excluded actor's like
+        # (domain/integrity.py) adds none, so it is not a like added here either.
+        likes = event.deltas.get(PUBLIC_LIKES, 0)
+        if likes > 0:
             out[LIKES_ADDED] = 1
             # Likes have no platform or source; their region is the reaction's.
             _breakdowns({"region": data.get("region")}, LIKES_ADDED, 1, out)
-        elif before is not None and after is None:
+        elif likes < 0:
             out[LIKES_REMOVED] = 1
     elif kind == VIEW:
-        out[VIEWS] = 1
-        _breakdowns(data, VIEWS, 1, out)
+        if _public_view(event):
+            out[VIEWS] = 1
+            _breakdowns(data, VIEWS, 1, out)
     elif kind == RAW_VIEW:
         accepted = _int(data.get("accepted_ms"))
         if accepted > 0:
@@ -346,22 +354,32 @@ def event_counters(event: EngagementEvent) -> dict[str, int]:
     return {k: v for k, v in out.items() if v}
 
 
+def _public_view(event: EngagementEvent) -> bool:
+    """A counted view in the public count (an excluded viewer's is not)."""
+    return event.deltas.get(PUBLIC_VIEWS, 0) > 0
+
+
+def _counts_publicly(event: EngagementEvent) -> bool:
+    """A reaction whose actor's engagement counts (an excluded actor's changes only
+    the suspect counter)."""
+    return not any(k in event.deltas for k in SUSPECT_COUNTERS)
+
+
 def viewer_of(event: EngagementEvent) -> str | None:
     """The viewer a counted view adds to its buckets' distinct viewers."""
-    return event.actor if event.kind == VIEW else None
+    return event.actor if event.kind == VIEW and _public_view(event) else None
 
 
 def reactor_of(event: EngagementEvent) -> str | None:
     """The user a reaction adds to its buckets' reacting users (engagement rate)."""
-    if event.kind == REACTION and event.data.get("after") is not None:
+    if event.kind == REACTION and event.data.get("after") is not None and _counts_publicly(event):
         return event.actor
     return None
 
 
 def first_like_ms(event: EngagementEvent) -> int | None:
     """When a like was added, if this event added one (time to first like)."""
-    data = event.data
-    if event.kind == REACTION and data.get("before") is None and data.get("after") is not None:
+    if event.kind == REACTION and event.deltas.get(PUBLIC_LIKES, 0) > 0:
         return event.occurred_at_ms
     return None
 

@@ -71,6 +71,8 @@ def react(
         deltas[f"r:{before.value}"] = -1
     if after:
         deltas[f"r:{after.value}"] = 1
+    if (before is None) != (after is None):
+        deltas["likes"] = 1 if after else -1  # as the like path writes them
     data: dict[str, Any] = {"before": before, "after": after}
     if region is not None:
         data["region"] = region

@@ -262,7 +262,8 @@ def ev(
         content_id=cid,
         actor=actor,
         occurred_at_ms=at,
-        deltas=deltas or {},
+        # A counted view's deltas, as the view path writes them for a trusted viewer.
+        deltas=deltas if deltas is not None else ({"views": 1} if kind == VIEW else {}),
         data=data or {},
     )
 
@@ -735,3 +736,26 @@ def test_creator_buckets_count_views_and_likes_per_content() -> None:
         TopContent("a.1", 2, 0),
         TopContent("b", 0, 1),
     ]
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        # An excluded actor's engagement (domain/integrity.py) is out of the public
+        # count: analytics leave it out too.
+        ev(VIEW, {"platform": "IOS"}, actor="d:bot", deltas={"x_views": 1}),
+        ev(REACTION, {"before": None, "after": "LIKE"}, actor="bot", deltas={"x_likes": 1}),
+        ev(REACTION, {"before": "LIKE", "after": None}, actor="bot", deltas={"x_likes": -1}),
+    ],
+)
+def test_an_excluded_actors_engagement_adds_nothing(event: EngagementEvent) -> None:
+    assert event_counters(event) == {}
+    assert viewer_of(event) is None and reactor_of(event) is None
+    assert first_like_ms(event) is None
+
+
+def test_a_doubtful_actors_engagement_counts() -> None:
+    like = ev(
+        REACTION, {"before": None, "after": "LIKE"}, deltas={"likes": 1, "r:LIKE": 1, "d_likes": 1}
+    )
+    assert event_counters(like)["likes_added"] == 1 and reactor_of(like) == "u1"
