@@ -469,10 +469,10 @@ class RedisTrending:
 
 def _raw_signals(row: Sequence[Any]) -> RawSignals:
     at, watch, likes, views, uniques, reacting = (int(v) for v in row[:6])
-    rest = [int(v) for v in row[6:]]
-    minutes = {
-        rest[i]: Minute(views=rest[i + 1], likes=rest[i + 2]) for i in range(0, len(rest), 3)
-    }
+    # Integer replies of the script: (minute, views, likes) per slot, flat.
+    rest = row[6:]
+    counts = map(Minute._make, zip(rest[1::3], rest[2::3], strict=True))
+    minutes = dict(zip(rest[0::3], counts, strict=True))
     return RawSignals(
         minutes=minutes,
         likes=likes,
