@@ -29,6 +29,8 @@ from typing import Any
 from pymongo import UpdateOne
 
 from domain.analytics import RETENTION_MS
+from domain.counters import add
+from domain.integrity import Tier, tier_from, view_counters
 from storage.mongo_analytics import COLLECTIONS
 from storage.mongo_view_sessions import TALLIES
 
@@ -83,32 +85,36 @@ class MongoRetention:
             "last_event_at": {"$lt": before},
             "outbox.0": {"$exists": False},
         }
-        projection = {"content_id": 1, "counted": 1, "viewer_key": 1}
+        projection = {"content_id": 1, "counted": 1, "viewer_key": 1, "tier": 1}
         cursor = self._sessions.find(query, projection).limit(limit)
         ids: list[Any] = []
-        views: dict[str, int] = {}
+        counts: dict[str, dict[str, int]] = {}
         viewers: dict[str, set[str]] = {}
         async for doc in cursor:
             ids.append(doc["_id"])
             if doc.get("counted"):
                 cid = doc["content_id"]
-                views[cid] = views.get(cid, 0) + 1
-                if doc.get("viewer_key"):
+                # Each in its integrity tier (domain/integrity.py), as a recount of
+                # the session would count it: the tallies keep the counters, not the
+                # actors, so a folded session can no longer be re-tiered.
+                tier = tier_from(doc.get("tier"))
+                counts[cid] = add(counts.get(cid, {}), view_counters(True, tier))
+                if doc.get("viewer_key") and tier is not Tier.EXCLUDED:
                     viewers.setdefault(cid, set()).add(doc["viewer_key"])
         if not ids:
             return 0
-        if views:
+        if counts:
             await self._tallies.bulk_write(
                 [
                     UpdateOne(
                         {"_id": cid},
                         {
-                            "$inc": {"views": n},
+                            "$inc": inc,
                             "$addToSet": {"viewers": {"$each": sorted(viewers.get(cid, ()))}},
                         },
                         upsert=True,
                     )
-                    for cid, n in views.items()
+                    for cid, inc in counts.items()
                 ],
                 ordered=False,
             )

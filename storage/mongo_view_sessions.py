@@ -13,7 +13,14 @@ from pymongo.errors import BulkWriteError
 
 from domain.counters import VIEWS, add
 from domain.events import VIEW, EngagementEvent
-from domain.integrity import Tier, tier_from, tier_of_view, view_counters
+from domain.integrity import (
+    DOUBTFUL_VIEWS,
+    SUSPECT_VIEWS,
+    Tier,
+    tier_from,
+    tier_of_view,
+    view_counters,
+)
 from domain.ports import StoredSession, TieredSession
 from domain.view_policy import ClientPlatform, ViewSource
 from domain.view_sessions import SessionStatus, ViewSession
@@ -21,6 +28,8 @@ from storage.mongo import IDLE_INDEX, duplicate_key_errors
 
 TALLIES = "view_tallies"
 EXCLUDED = Tier.EXCLUDED.value
+# What the tallies of folded sessions hold (storage/mongo_retention.py).
+TALLIED = (VIEWS, DOUBTFUL_VIEWS, SUSPECT_VIEWS)
 _FIELDS = [f.name for f in fields(ViewSession)]
 
 
@@ -175,9 +184,9 @@ class MongoViewSessions:
             key, n = row["_id"], int(row["n"])
             one = view_counters(True, tier_from(key.get("t")))
             out[key["c"]] = add(out[key["c"]], {f: v * n for f, v in one.items()})
-        async for doc in self._tallies.find({"_id": {"$in": ids}}, {"views": 1}):
-            counts = out[doc["_id"]]
-            counts[VIEWS] = counts.get(VIEWS, 0) + int(doc.get("views", 0))
+        async for doc in self._tallies.find({"_id": {"$in": ids}}, {"viewers": 0}):
+            tallied = {f: int(doc.get(f, 0)) for f in TALLIED if doc.get(f)}
+            out[doc["_id"]] = add(out[doc["_id"]], tallied)
         return out
 
     async def unique_members(self, content_ids: Sequence[str]) -> dict[str, list[str]]:

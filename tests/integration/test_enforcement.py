@@ -241,3 +241,41 @@ async def test_a_write_that_read_the_old_tier_is_moved_by_the_second_sweep(
     assert (p9.likes, p9.integrity.suspect_likes) == (0, 1)
     repairs, skipped = await reconcile(deps, [*CONTENTS, "p9"], settle_ms=0)
     assert (repairs, skipped) == ([], [])
+
+
+async def test_folded_sessions_keep_their_tier_in_the_tallies(
+    deps, clock, workers, video, ports, mongo_db
+):
+    """The embedded retention folds old counted sessions into per-content tallies: an
+    excluded viewer's view stays out of the public count, as its session did."""
+    from datetime import timedelta
+
+    from storage.mongo_retention import MongoRetention
+
+    for user, trust in (("fold-bot", 0.05), ("fold-doubt", 0.5), ("fold-human", 1.0)):
+        await record_views(
+            deps,
+            Actor(user),
+            [
+                {
+                    "content_id": "p1",
+                    "session_id": f"{user}-s",
+                    "watched_ms": 2_000,
+                    "visible_fraction": 1.0,
+                    "final": True,
+                }
+            ],
+        )
+        await enforcement.assess(
+            deps, ports, [Assessment(f"u:{user}", trust, ("x",), {})], clock.now()
+        )
+    await drain(workers)
+    before = await recount(deps, ["p1"])
+    assert before["p1"].counters == {"views": 2, "d_views": 1, "x_views": 1}
+    # As the outbox relay does once the events are archived and its grace is over.
+    await mongo_db["view_sessions"].update_many({}, {"$set": {"outbox": []}})
+    assert await MongoRetention(mongo_db).fold_sessions(clock.now() + timedelta(hours=1), 10) == 3
+    after = await recount(deps, ["p1"])
+    assert after["p1"].counters == before["p1"].counters
+    assert after["p1"].unique_members == ["u:fold-doubt", "u:fold-human"]
+    await agrees_with_recount(deps)
