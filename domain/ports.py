@@ -123,6 +123,10 @@ class RetentionStore(Protocol):
     async def expire_analytics(self, now: datetime, limit: int) -> int:
         """Analytics buckets past their own retention (not the window's)."""
 
+    async def expire_webhook_deliveries(self, before: datetime, limit: int) -> int:
+        """Finished webhook deliveries (delivered, failed, abandoned) queued before
+        ``before``: what a real server's TTL index expires."""
+
 
 @dataclass(frozen=True, slots=True)
 class OutboxEntry:

@@ -31,13 +31,18 @@ from pymongo import UpdateOne
 from domain.analytics import RETENTION_MS
 from domain.counters import add
 from domain.integrity import Tier, tier_from, view_counters
+from domain.webhooks import DeliveryStatus
 from storage.mongo_analytics import COLLECTIONS
 from storage.mongo_view_sessions import TALLIES
+from storage.mongo_webhooks import DELIVERIES
+
+PENDING = DeliveryStatus.PENDING.value
 
 
 class MongoRetention:
     def __init__(self, db: Any) -> None:
         self._raw_views = db["view_events"]
+        self._deliveries = db[DELIVERIES]
         self._events = db["events"]
         self._sessions = db["view_sessions"]
         self._tallies = db[TALLIES]
@@ -74,6 +79,15 @@ class MongoRetention:
             if removed >= limit:
                 break
         return removed
+
+    async def expire_webhook_deliveries(self, before: datetime, limit: int) -> int:
+        # Pending ones stay whatever their age: they are still being retried.
+        query = {"status": {"$ne": PENDING}, "created_at": {"$lt": before}}
+        cursor = self._deliveries.find(query, {"_id": 1}).limit(limit)
+        ids = [doc["_id"] async for doc in cursor]
+        if not ids:
+            return 0
+        return int((await self._deliveries.delete_many({"_id": {"$in": ids}})).deleted_count)
 
     async def fold_sessions(self, before: datetime, limit: int) -> int:
         """Fold (counted) and delete ended sessions whose last event is older than

@@ -57,6 +57,7 @@ class Retention:
             "view_sessions": self._store.fold_sessions,
             # Minute and hour buckets keep their own retention, whatever the window.
             "analytics": lambda _, limit: self._store.expire_analytics(now, limit),
+            "webhook_deliveries": self._store.expire_webhook_deliveries,
         }
         for name, step in steps.items():
             removed = 0

@@ -256,3 +256,22 @@ def test_reconciler_keys_carry_the_partition_tag_where_the_aggregator_writes():
     keys = Keys("lv", 4)
     assert keys.touched(3) == "lv:{p3}:touched"  # one slot with the partition's counters
     assert keys.reconcile_sweep() == "lv:reconcile:sweep"
+
+
+async def test_retention_expires_finished_webhook_deliveries_only(mongo_db):
+    """The embedded store has no TTL index: finished deliveries older than the window
+    go; one still being retried stays, whatever its age."""
+    now = datetime.now(UTC)
+    old = now - timedelta(hours=1)
+    deliveries = mongo_db["webhook_deliveries"]
+    await deliveries.insert_many(
+        [
+            {"_id": "n1:e", "status": "delivered", "created_at": old},
+            {"_id": "n2:e", "status": "abandoned", "created_at": old},
+            {"_id": "n3:e", "status": "pending", "created_at": old},
+            {"_id": "n4:e", "status": "delivered", "created_at": now},
+        ]
+    )
+    store = MongoRetention(mongo_db)
+    assert await store.expire_webhook_deliveries(now - timedelta(minutes=5), 10) == 2
+    assert sorted([d["_id"] async for d in deliveries.find({})]) == ["n3:e", "n4:e"]
