@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test lint schema bench redis-server chromium graphiql mutation
+.PHONY: run test lint schema bench redis-server chromium promtool graphiql mutation
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,13 @@ redis-server:
 	@command -v redis-server >/dev/null 2>&1 || { \
 	  echo "redis-server not found: installing it from Debian packages"; \
 	  apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; }
+
+# The alerting rules are checked and tested with promtool (ops/prometheus; Debian's
+# prometheus package ships it).
+promtool:
+	@command -v promtool >/dev/null 2>&1 || { \
+	  echo "promtool not found: installing it from Debian packages (prometheus)"; \
+	  apt-get update -qq && apt-get install -y -qq prometheus >/dev/null; }
 
 # The browser tests drive Debian's chromium through Playwright.
 chromium:
@@ -46,7 +53,7 @@ lint: $(STAMP)
 # The end-to-end suite runs twice: with the fast paths, and on stock strawberry
 # and graphql-core (FAST_PATHS=false), so a dependency upgrade that breaks a fast
 # path is found here and can be shipped with the setting off.
-test: $(STAMP) $(GRAPHIQL_STAMP) redis-server chromium lint
+test: $(STAMP) $(GRAPHIQL_STAMP) redis-server chromium promtool lint
 	FAST_PATHS=false $(PY) -m pytest -q tests/e2e
 	$(PY) -m pytest -q
 

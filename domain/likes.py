@@ -23,6 +23,7 @@ from domain.reactions import ReactionType, transition
 from domain.reads import counter_readings
 from domain.summary import Summary, summarize
 from domain.view_sessions import viewer_key
+from workers.metrics import IDEMPOTENT_REPLAY, LIKE_NOOP
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,9 @@ async def set_reaction(
     )
     if existing is not None:
         # A retry of a request seen before gets its stored answer, over a limit or not.
-        return await _replay(deps, user, request_id, fp, existing)
+        replayed = await _replay(deps, user, request_id, fp, existing)
+        IDEMPOTENT_REPLAY[op].inc()
+        return replayed
     try:
         _refuse_over_limit(verdict)
         result = await _apply(deps, user, content_id, wanted, region, signals)
@@ -170,6 +173,7 @@ async def _apply(
         step = transition(before, wanted)
         pending = current.pending if current else ()
         if not step.changed:
+            LIKE_NOOP["like" if wanted is not None else "unlike"].inc()
             summary = await _summary(deps, content_id, pending)
             return LikeResult(content_id, before, False, summary.for_viewer(before))
         now = deps.clock.now()

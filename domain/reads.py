@@ -17,6 +17,7 @@ from domain.identity import Actor
 from domain.ports import CounterReading, ReactionRecord
 from domain.reactions import ReactionType
 from domain.summary import Summary, summarize
+from workers.metrics import COUNTER_READS_RECOUNT, COUNTER_READS_REDIS
 
 MAX_BATCH = 100
 MAX_PAGE = 100
@@ -66,6 +67,7 @@ async def rebuild(
             cid, truth.counters, truth.unique_members, asof, replace=replace
         )
         out[cid] = CounterReading(truth.counters, len(truth.unique_members))
+    COUNTER_READS_RECOUNT.inc(len(out))
     return out
 
 
@@ -73,6 +75,7 @@ async def counter_readings(deps: Deps, content_ids: Sequence[str]) -> dict[str, 
     """Counters for many contents: one Redis round trip, plus a recount for misses."""
     readings = await deps.counters.read(content_ids)
     missing = [cid for cid, r in readings.items() if r is None]
+    COUNTER_READS_REDIS.inc(len(readings) - len(missing))
     rebuilt = await rebuild(deps, missing, replace=False) if missing else {}
     empty = CounterReading({}, 0)
     return {cid: readings.get(cid) or rebuilt.get(cid) or empty for cid in content_ids}

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -30,8 +31,9 @@ from domain.identity import Actor, require_user
 from domain.integrity import Tier, view_counters
 from domain.ports import DedupeMark, StoredSession, ViewPorts
 from domain.rate_limits import Action, RateLimiter, subjects
-from domain.view_policy import ClientPlatform, PolicyBook, ViewPolicy, ViewSource
+from domain.view_policy import ClientPlatform, DedupeScope, PolicyBook, ViewPolicy, ViewSource
 from domain.view_sessions import (
+    SessionStatus,
     ViewDecision,
     ViewEvent,
     ViewSession,
@@ -39,6 +41,13 @@ from domain.view_sessions import (
     check_view_event,
     dedupe_key,
     step,
+)
+from workers.metrics import (
+    VIEW_BATCH_SECONDS,
+    VIEW_DEDUPED,
+    VIEW_EVENT_SECONDS,
+    VIEW_EVENTS,
+    VIEW_EVENTS_REPEATED,
 )
 
 log = logging.getLogger(__name__)
@@ -173,6 +182,10 @@ class _Plan:
     applied: set[int]
     # Watch time each applied event added to its session.
     accepted: dict[int, int]
+    # For the metrics: events that could not count because a view had counted
+    # (index -> dedupe scope), or whose eventId their session had seen.
+    deduped: dict[int, str] = field(default_factory=dict)
+    repeated: set[int] = field(default_factory=set)
 
 
 def _decide(
@@ -231,6 +244,7 @@ def _decide(
             # the batch, so only this event is refused and the session is untouched.
             refused = ViewDecision(before.counted, policy.rule, f"refused: {exc.message}")
             s = ViewStep(before, refused, False, key)
+        _note_dedupe(plan, i, policy, before, ev, s)
         if s.newly_counted and key is not None:
             # Later sessions of the same viewer in this batch are its duplicates.
             marks[(ev.content_id, key)] = DedupeMark(now, ev.session_id)
@@ -242,6 +256,29 @@ def _decide(
         plan.steps[i] = s
     plan.sessions = {sid: s for sid, s in state.items() if s is not None}
     return plan
+
+
+def _note_dedupe(
+    plan: _Plan,
+    i: int,
+    policy: ViewPolicy,
+    before: ViewSession | None,
+    ev: ViewEvent,
+    s: ViewStep,
+) -> None:
+    """Metrics only: why event ``i`` could not count, if a dedupe said so."""
+    if before is None:
+        if s.session.status is SessionStatus.DUPLICATE:
+            plan.deduped[i] = policy.dedupe.value
+        return
+    if s.session is before:
+        if not before.ended and ev.event_id in before.recent_event_ids:
+            plan.repeated.add(i)
+        return
+    if before.status is SessionStatus.COUNTED:
+        plan.deduped[i] = DedupeScope.SESSION.value
+    elif s.session.status is SessionStatus.DUPLICATE and before.status is not s.session.status:
+        plan.deduped[i] = policy.dedupe.value
 
 
 def _mark_keys(
@@ -278,6 +315,7 @@ async def record_views(
     device and address (one round trip, alongside the sessions' read): an event over
     one is recorded but cannot make its session count (reason "not counted").
     """
+    started = time.perf_counter()
     events = parse_inputs(actor, inputs)
     if not events:
         return []
@@ -293,6 +331,8 @@ async def record_views(
     book = views.policies
     todo = list(range(len(events)))
     decided: dict[int, ViewStep] = {}
+    deduped: list[str] = []
+    repeated = 0
     to_log: list[EngagementEvent] = []
     (stored, limited), tiers = await asyncio.gather(
         _first_read(views, events, now, addr, limiter), _tiers(deps, events)
@@ -346,6 +386,9 @@ async def record_views(
         for i in todo:
             if events[i].session_id not in conflicts:
                 decided[i] = plan.steps[i]
+                if i in plan.deduped:
+                    deduped.append(plan.deduped[i])
+                repeated += i in plan.repeated
                 if i in plan.applied:
                     to_log.append(
                         _raw_event(events[i], plan.steps[i].session, now_ms, plan.accepted[i], addr)
@@ -362,10 +405,23 @@ async def record_views(
     except Exception:
         # Counted views are safe in the sessions' outbox; the relay republishes them.
         log.warning("view event append failed; outbox relay will republish", exc_info=True)
-    return [
+    results = [
         ViewResult(events[i].content_id, events[i].session_id, decided[i].decision)
         for i in range(len(events))
     ]
+    _observe(started, len(events), deduped, repeated)
+    return results
+
+
+def _observe(started: float, n: int, deduped: Sequence[str], repeated: int) -> None:
+    elapsed = time.perf_counter() - started
+    VIEW_BATCH_SECONDS.observe(elapsed)
+    VIEW_EVENT_SECONDS.observe(elapsed / n)
+    VIEW_EVENTS.inc(n)
+    for scope in deduped:
+        VIEW_DEDUPED[scope].inc()
+    if repeated:
+        VIEW_EVENTS_REPEATED.inc(repeated)
 
 
 async def _tiers(deps: Deps, events: Sequence[ViewEvent]) -> Mapping[str, Tier]:

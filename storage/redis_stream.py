@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -15,8 +16,11 @@ from domain.log import Delivery, events_of, raw_views_of
 # Delivery and its readers live in domain.log (the consumer port's types); they are
 # re-exported here for the tests and tools that read the stream directly.
 __all__ = [
+    "CONSUMER_GROUPS",
     "Delivery",
+    "GroupLag",
     "RedisEventConsumer",
+    "RedisEventLag",
     "RedisEventLog",
     "decode",
     "encode",
@@ -70,6 +74,115 @@ class RedisEventLog:
                 approximate=True,
             )
         await pipe.execute()
+
+
+# Every consumer group that reads the event log (one per worker kind).
+CONSUMER_GROUPS = (
+    Keys.AGGREGATOR_GROUP,
+    Keys.ARCHIVE_GROUP,
+    Keys.ANALYTICS_GROUP,
+    Keys.TRENDING_GROUP,
+    Keys.INTEGRITY_GROUP,
+    Keys.NOTIFIER_GROUP,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class GroupLag:
+    """How far one consumer group is behind on one partition's stream."""
+
+    group: str
+    partition: int
+    # Delivered to a consumer, not acknowledged.
+    pending: int
+    # After the group's last-delivered id; None when Redis cannot tell (XINFO GROUPS
+    # "lag" is nil after entries were trimmed or deleted past the group).
+    undelivered: int | None
+    # Ages from the stream ids (ms since the entry was appended); 0 when none.
+    undelivered_age_ms: int
+    pending_age_ms: int
+
+
+def id_ms(stream_id: str) -> int:
+    return int(stream_id.split("-", 1)[0])
+
+
+class RedisEventLag:
+    """Reads every consumer group's lag on every partition in two pipelined round
+    trips: XLEN and XINFO GROUPS per stream; then, only where something waits, the
+    oldest pending id (XPENDING summary) and the first entry after the group's
+    last-delivered id (XRANGE, COUNT 1). At most 2 + 2 x groups commands per
+    partition, whatever the backlog."""
+
+    def __init__(self, client: aioredis.Redis, keys: Keys, groups: Sequence[str]) -> None:
+        self._r = client
+        self._keys = keys
+        self._groups = list(groups)
+
+    async def read(self, now_ms: int) -> list[GroupLag]:
+        streams = self._keys.streams()
+        pipe = self._r.pipeline(transaction=False)
+        for stream in streams:
+            pipe.xlen(stream)
+            pipe.xinfo_groups(stream)
+        replies = await pipe.execute(raise_on_error=False)
+        # (group, partition, pending, undelivered, last-delivered id)
+        state: list[tuple[str, int, int, int | None, str]] = []
+        for partition in range(len(streams)):
+            xlen, info = replies[2 * partition], replies[2 * partition + 1]
+            length = xlen if isinstance(xlen, int) else 0
+            known: dict[str, Any] = {}
+            if isinstance(info, list):  # an error: the stream does not exist yet
+                known = {_text(g["name"]): g for g in info}
+            for group in self._groups:
+                g = known.get(group)
+                if g is None:
+                    # Not created yet (its worker never ran): everything waits for it.
+                    state.append((group, partition, 0, length, "0-0"))
+                    continue
+                lag = g.get("lag")
+                state.append(
+                    (
+                        group,
+                        partition,
+                        int(g["pending"]),
+                        None if lag is None else int(lag),
+                        _text(g["last-delivered-id"]),
+                    )
+                )
+        pipe = self._r.pipeline(transaction=False)
+        asked = 0
+        for group, partition, pending, undelivered, last in state:
+            stream = self._keys.stream(partition)
+            if pending:
+                pipe.xpending(stream, group)
+                asked += 1
+            if undelivered != 0:
+                pipe.xrange(stream, min="(" + last, max="+", count=1)
+                asked += 1
+        more = iter(await pipe.execute(raise_on_error=False) if asked else [])
+        out: list[GroupLag] = []
+        for group, partition, pending, undelivered, _last in state:
+            pending_age = undelivered_age = 0
+            if pending:
+                summary = next(more)
+                oldest = summary.get("min") if isinstance(summary, dict) else None
+                if oldest:
+                    pending_age = max(0, now_ms - id_ms(_text(oldest)))
+            if undelivered != 0:
+                first = next(more)
+                if isinstance(first, list) and first:
+                    undelivered_age = max(0, now_ms - id_ms(_text(first[0][0])))
+                elif undelivered is None:
+                    undelivered = 0  # nothing after the last-delivered id after all
+            out.append(
+                GroupLag(group, partition, pending, undelivered, undelivered_age, pending_age)
+            )
+        return out
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 class RedisEventConsumer:

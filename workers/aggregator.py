@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
 
-from domain.events import REACTION
+from domain.events import REACTION, EngagementEvent
 from domain.log import Delivery, EventConsumer, drain, events_of
 from domain.ports import CounterStore, Publisher
 from subscriptions.messages import encode_counts, encode_mine
-from workers.metrics import BATCHES, EVENTS_APPLIED
+from workers.metrics import BATCHES, COUNTER_LAG, EVENTS_APPLIED
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,7 @@ class Aggregator:
         batch: int = 500,
         block_ms: int = 500,
         claim_idle_ms: int = 30_000,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._consumer = consumer
         self._counters = counters
@@ -36,6 +38,7 @@ class Aggregator:
         self._batch = batch
         self._block_ms = block_ms
         self._claim_idle_ms = claim_idle_ms
+        self._wall_clock = wall_clock
         self.applied_batches = 0
 
     async def process(self, deliveries: Sequence[Delivery]) -> int:
@@ -61,6 +64,7 @@ class Aggregator:
             # entries carry them apart, undecoded; older ones inline).
             countable = [e for e in events_of(items) if e.deltas or e.unique]
             changed = await self._counters.apply(partition, countable)
+            self._observe_lag(countable)
             for cid, reading in changed.items():
                 # One message per touched content per batch: a storm coalesces here first.
                 counts[self._channel(cid)] = encode_counts(cid, reading)
@@ -73,6 +77,14 @@ class Aggregator:
         count = sum(d.size for d in deliveries)
         EVENTS_APPLIED.inc(count)
         return count
+
+    def _observe_lag(self, events: Sequence[EngagementEvent]) -> None:
+        """Counter lag: each counted event's occurrence to now, when Redis holds it
+        (a redelivered or republished one is observed again: its lag is real)."""
+        now_ms = self._wall_clock() * 1000
+        observe = COUNTER_LAG.observe
+        for e in events:
+            observe(max(0.0, now_ms - e.occurred_at_ms) / 1000)
 
     async def _publish(self, messages: dict[str, str]) -> None:
         if not messages:

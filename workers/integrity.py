@@ -275,8 +275,9 @@ class IntegrityWorker:
             await self._enforcer.assess(changed, now)
             for a in changed:
                 self._remember.setdefault(a.actor, {})["t"] = repr(a.trust)
+                verdict = self._rules.tier(a.trust)
                 for reason in a.reasons:
-                    INTEGRITY_FLAGS.labels(rule=reason).inc()
+                    INTEGRITY_FLAGS.labels(rule=reason, verdict=verdict).inc()
         if deliveries:
             # Only after the enforcer heard: a crash before this redelivers, the
             # tokens make the records a no-op, and the assessments are made again.

@@ -1,6 +1,15 @@
-"""Prometheus metrics of the pipeline (per process; scrape every process)."""
+"""Prometheus metrics of the pipeline and the use cases (per process; scrape every
+process: docs/OPERATIONS.md, "Metrics").
 
-from prometheus_client import Counter
+This module imports nothing but prometheus_client, so the use cases in domain/
+may import their counters from here without pulling in any worker. Labelled
+metrics that a hot path touches are bound once, here (``.labels()`` validates
+and locks on every call), and every known label value is bound at import, so
+each series is exported from the start at 0 and ``rate()`` sees its first
+increase.
+"""
+
+from prometheus_client import Counter, Gauge, Histogram
 
 EVENTS_APPLIED = Counter(
     "likeview_events_applied_total", "Events read by the aggregator (counted or not)"
@@ -45,8 +54,9 @@ INTEGRITY_ASSESSMENTS = Counter(
 )
 INTEGRITY_FLAGS = Counter(
     "likeview_integrity_flags_total",
-    "Rules that lowered a trust the integrity worker reported to the enforcer",
-    ["rule"],
+    "Rules that lowered a trust the integrity worker reported to the enforcer, by rule "
+    "and verdict (the tier the assessment put the actor in: trusted, doubtful, excluded)",
+    ["rule", "verdict"],
 )
 NOTIFICATIONS = Counter(
     "likeview_notifications_total",
@@ -55,3 +65,148 @@ NOTIFICATIONS = Counter(
     ["kind", "outcome"],
 )
 NOTIFIER_BATCHES = Counter("likeview_notifier_batches_total", "Batches read by the notifier")
+
+# --- counter lag: an event's occurrence to its application in Redis (aggregator) ----
+
+COUNTER_LAG = Histogram(
+    "likeview_counter_lag_seconds",
+    "From an event's occurrence (its occurred_at) to the aggregator's application of "
+    "it to the Redis counters, per counted event",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900),
+)
+
+# --- dedup: likes and views that changed nothing ---------------------------------
+
+LIKE_NOOPS = Counter(
+    "likeview_like_noops_total",
+    "like/unlike requests that changed nothing (the viewer's reaction was already that)",
+    ["op"],
+)
+LIKE_NOOP = {op: LIKE_NOOPS.labels(op=op) for op in ("like", "unlike")}
+IDEMPOTENT_REPLAYS = Counter(
+    "likeview_idempotent_replays_total",
+    "Requests answered from their idempotency record (a retry with a requestId seen before)",
+    ["op"],
+)
+IDEMPOTENT_REPLAY = {op: IDEMPOTENT_REPLAYS.labels(op=op) for op in ("like", "unlike")}
+VIEW_EVENTS = Counter(
+    "likeview_view_events_total", "View events recordView(s) decided (the dedup rate's base)"
+)
+VIEWS_DEDUPED = Counter(
+    "likeview_view_events_deduped_total",
+    "View events that could not count because a view was counted already, by dedupe "
+    "scope: viewer or device (the session passed its rule inside the dedupe window of "
+    "a view counted for the same viewer or device), session (the event came to a "
+    "session that has counted)",
+    ["scope"],
+)
+VIEW_DEDUPED = {s: VIEWS_DEDUPED.labels(scope=s) for s in ("viewer", "device", "session")}
+VIEW_EVENTS_REPEATED = Counter(
+    "likeview_view_events_repeated_total",
+    "View events ignored because their session had seen their eventId (a client retry)",
+)
+
+# --- view event latency --------------------------------------------------------
+
+_MS_BUCKETS = (
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.002,
+    0.003,
+    0.005,
+    0.0075,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+)
+VIEW_BATCH_SECONDS = Histogram(
+    "likeview_view_batch_seconds",
+    "recordView(s) use case latency per call (a batch of 1 to 500 events)",
+    buckets=_MS_BUCKETS,
+)
+VIEW_EVENT_SECONDS = Histogram(
+    "likeview_view_event_seconds",
+    "recordView(s) latency per event: a call's time divided by its events (one "
+    "observation per call)",
+    buckets=_MS_BUCKETS,
+)
+
+# --- cache hit rate: counter reads --------------------------------------------
+
+COUNTER_READS = Counter(
+    "likeview_counter_reads_total",
+    "Contents whose counters a summary or feed read took from Redis (source=redis) or "
+    "had to recount from MongoDB and install (source=recount)",
+    ["source"],
+)
+COUNTER_READS_REDIS = COUNTER_READS.labels(source="redis")
+COUNTER_READS_RECOUNT = COUNTER_READS.labels(source="recount")
+
+# --- reconciliation drift --------------------------------------------------------
+
+RECONCILER_DRIFT = Counter(
+    "likeview_reconciler_drift_total",
+    "Absolute drift the reconciler repaired: the sum over repaired fields of "
+    "|Redis value - recount| (kind=counters), or of the unique-viewer estimate's miss "
+    "(kind=unique_viewers); counters missing from Redis are not drift "
+    "(likeview_reconciler_missing_total)",
+    ["kind"],
+)
+RECONCILER_DRIFT_COUNTERS = RECONCILER_DRIFT.labels(kind="counters")
+RECONCILER_DRIFT_UNIQUES = RECONCILER_DRIFT.labels(kind="unique_viewers")
+RECONCILER_MISSING = Counter(
+    "likeview_reconciler_missing_total",
+    "Contents the reconciler found without counters in Redis and installed from a recount",
+)
+RECONCILER_LAST_DRIFT = Gauge(
+    "likeview_reconciler_last_drift",
+    "Absolute drift (as likeview_reconciler_drift_total, both kinds) repaired by the "
+    "last reconciler pass of this process",
+)
+
+# --- event-log lag, per consumer group and partition (workers/event_log_lag.py) ----
+
+EVENT_LOG_PENDING = Gauge(
+    "likeview_event_log_pending_entries",
+    "Entries delivered to a consumer of the group and not acknowledged yet",
+    ["group", "partition"],
+)
+EVENT_LOG_UNDELIVERED = Gauge(
+    "likeview_event_log_undelivered_entries",
+    "Entries of the partition's stream after the group's last-delivered id (XINFO "
+    "GROUPS lag; NaN when Redis cannot tell, after a trim or deletion)",
+    ["group", "partition"],
+)
+EVENT_LOG_UNDELIVERED_AGE = Gauge(
+    "likeview_event_log_undelivered_age_seconds",
+    "Age of the oldest entry not yet delivered to the group (from its stream id); 0 "
+    "when the group has read everything",
+    ["group", "partition"],
+)
+EVENT_LOG_PENDING_AGE = Gauge(
+    "likeview_event_log_pending_age_seconds",
+    "Age of the oldest entry delivered to the group and not acknowledged (from its "
+    "stream id); 0 when nothing is pending",
+    ["group", "partition"],
+)
+EVENT_LOG_LAG_READ_AT = Gauge(
+    "likeview_event_log_lag_read_timestamp_seconds",
+    "When this process last read the event-log lag (Unix time); stale means the probe is failing",
+)
+
+# --- readiness (GET /readyz's checks, also run on every scrape of /metrics) --------
+
+READY = Gauge(
+    "likeview_ready",
+    "1 when the dependency answered this process's last readiness check, else 0",
+    ["dependency"],
+)
+READY_MONGODB = READY.labels(dependency="mongodb")
+READY_REDIS = READY.labels(dependency="redis")

@@ -24,7 +24,13 @@ from domain.clock import to_ms
 from domain.deps import Deps
 from domain.ports import ReconcileQueue
 from domain.reconcile import Repair, reconcile
-from workers.metrics import RECONCILER_REPAIRS
+from workers.metrics import (
+    RECONCILER_DRIFT_COUNTERS,
+    RECONCILER_DRIFT_UNIQUES,
+    RECONCILER_LAST_DRIFT,
+    RECONCILER_MISSING,
+    RECONCILER_REPAIRS,
+)
 from workers.periodic import periodic
 
 log = logging.getLogger(__name__)
@@ -40,6 +46,23 @@ class ReconcileReport:
     pages: int = 0
     # The sweep reached the last content; the next pass starts it over.
     swept_all: bool = False
+
+
+def drift_size(repairs: list[Repair]) -> tuple[int, int, int]:
+    """(absolute counter drift, absolute unique-viewer drift, contents missing) of
+    a pass's repairs. A content missing from Redis is not drift: its "stored"
+    values are zeros, and it is counted apart."""
+    counters = uniques = missing = 0
+    for repair in repairs:
+        if repair.missing:
+            missing += 1
+            continue
+        for name, (stored, exact) in repair.fields.items():
+            if name == "uniqueViewers":
+                uniques += abs(stored - exact)
+            else:
+                counters += abs(stored - exact)
+    return counters, uniques, missing
 
 
 class Reconciler:
@@ -113,6 +136,11 @@ class Reconciler:
     @staticmethod
     def _report(report: ReconcileReport) -> None:
         RECONCILER_REPAIRS.inc(len(report.repairs))
+        counters, uniques, missing = drift_size(report.repairs)
+        RECONCILER_DRIFT_COUNTERS.inc(counters)
+        RECONCILER_DRIFT_UNIQUES.inc(uniques)
+        RECONCILER_MISSING.inc(missing)
+        RECONCILER_LAST_DRIFT.set(counters + uniques)
         for repair in report.repairs:
             log.warning(
                 "reconciler repaired counters",
