@@ -1,6 +1,7 @@
 """Likeview's composition root: settings, resources, app factory, workers, CLI.
 
-python main.py serve [--host H] [--port P]   the API (embedded backends unless URLs are set)
+python main.py serve [--host H] [--port P] [--workers N]
+                                              the API (embedded backends unless URLs are set)
 python main.py worker                         the workers (aggregator, archiver, outbox relay,
                                               reconciler, analytics, session closer, trending,
                                               integrity, notifier)
@@ -21,7 +22,7 @@ import logging
 import os
 import socket
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -83,7 +84,12 @@ from storage.redis_persisted_queries import RedisPersistedQueries
 from storage.redis_publisher import RedisPublisher
 from storage.redis_rate_limits import RedisAddressSalts, RedisRateLimits
 from storage.redis_reconcile_queue import RedisReconcileQueue
-from storage.redis_stream import RedisEventConsumer, RedisEventLog
+from storage.redis_stream import (
+    CONSUMER_GROUPS,
+    RedisEventConsumer,
+    RedisEventLag,
+    RedisEventLog,
+)
 from storage.redis_tiers import RedisTierMirror
 from storage.redis_trending import RedisTrending
 from storage.redis_view_marks import RedisViewMarks
@@ -101,9 +107,11 @@ from workers.aggregator import Aggregator
 from workers.analytics import AnalyticsWorker
 from workers.analytics_rebuild import rebuild as rebuild_analytics
 from workers.archiver import Archiver
+from workers.event_log_lag import EventLogLagProbe
 from workers.export import add_export_parser, run_export
 from workers.integrity import IntegrityWorker
 from workers.loop_lag import probing
+from workers.metrics import READY_MONGODB, READY_REDIS
 from workers.notifier import NotifierWorker
 from workers.outbox_relay import OutboxRelay
 from workers.reconciler import Reconciler
@@ -135,6 +143,9 @@ class Settings(BaseSettings):
     mongodb_timeout_s: float = Field(5.0, gt=0, le=60)
     redis_url: str | None = None
     jwt_secret: str | None = None
+    # A rotation (README, Production): secrets that still verify tokens, comma-separated;
+    # JWT_SECRET alone signs.
+    jwt_previous_secrets: Annotated[list[str], NoDecode] = Field(default_factory=list)
     jwt_require_exp: bool = True
     jwt_max_lifetime_s: int = Field(DEFAULT_MAX_LIFETIME_S, gt=0)
     allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -217,6 +228,10 @@ class Settings(BaseSettings):
     webhook_timeout_s: float = Field(10.0, gt=0, le=60)
     # Accept creators' http:// and loopback URLs (tests, development). Never in production.
     webhook_allow_insecure_local: bool = False
+    # `main.py worker` serves its Prometheus metrics on this port when set (one port
+    # per process: docs/OPERATIONS.md, "Metrics"); API processes serve GET /metrics.
+    metrics_port: int | None = Field(None, ge=1, le=65535)
+    metrics_host: str = "127.0.0.1"
 
     @model_validator(mode="after")
     def _webhook_deployment(self) -> Settings:
@@ -233,7 +248,7 @@ class Settings(BaseSettings):
             settle_s=self.integrity_settle_s,
         )
 
-    @field_validator("allowed_origins", mode="before")
+    @field_validator("allowed_origins", "jwt_previous_secrets", mode="before")
     @classmethod
     def _comma_separated(cls, raw: Any) -> Any:
         # An environment variable is one string: "https://a.example,https://b.example".
@@ -288,6 +303,15 @@ class Settings(BaseSettings):
 
     def trusted_proxy_networks(self) -> tuple[IPNetwork, ...]:
         return parse_trusted_proxies(self.trusted_proxies)
+
+    @model_validator(mode="after")
+    def _rotation_needs_a_secret(self) -> Settings:
+        if self.jwt_previous_secrets and not self.jwt_secret:
+            raise ValueError(
+                "JWT_PREVIOUS_SECRETS is set but JWT_SECRET is not: a rotation needs the "
+                "new secret in JWT_SECRET"
+            )
+        return self
 
     @property
     def secret(self) -> str:
@@ -453,6 +477,7 @@ def build_workers(runtime: Runtime, consumer_name: str) -> dict[str, Any]:
         "session_closer": SessionCloser(
             deps, MongoViewSessions(runtime.db), idle=timedelta(seconds=s.session_idle_s)
         ),
+        "event_log_lag": EventLogLagProbe(RedisEventLag(r, keys, CONSUMER_GROUPS)),
     }
     if s.mongodb_url is None:
         # The in-process store enforces no TTL and every document is on this heap.
@@ -565,6 +590,7 @@ async def open_runtime(
                     settings.secret,
                     require_exp=settings.jwt_require_exp,
                     max_lifetime_s=settings.jwt_max_lifetime_s,
+                    previous_secrets=settings.jwt_previous_secrets,
                 ),
                 outboxes=[MongoOutbox(db["reactions"]), MongoOutbox(db["view_sessions"])],
                 persisted_queries=RedisPersistedQueries(redis, keys, settings.apq_ttl_s),
@@ -646,6 +672,9 @@ def create_app(settings: Settings | None = None, *, db: Any = None, redis: Any =
     holder: dict[str, Runtime] = {}
 
     async def metrics(_: Request) -> Response:
+        runtime = holder.get("runtime")
+        if runtime is not None:
+            await _readiness(runtime)  # likeview_ready, as /readyz would answer now
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     async def healthz(_: Request) -> JSONResponse:
@@ -653,15 +682,9 @@ def create_app(settings: Settings | None = None, *, db: Any = None, redis: Any =
 
     async def readyz(_: Request) -> JSONResponse:
         runtime = holder.get("runtime")
-        checks: dict[str, str] = {}
         if runtime is None:
             return JSONResponse({"status": "starting"}, status_code=503)
-        for name, probe in (("mongodb", ping(runtime.db)), ("redis", runtime.redis.ping())):
-            try:
-                await asyncio.wait_for(probe, 2.0)
-                checks[name] = "ok"
-            except Exception as exc:
-                checks[name] = f"error: {type(exc).__name__}"
+        checks = await _readiness(runtime)
         ok = all(v == "ok" for v in checks.values())
         return JSONResponse(
             {"status": "ok" if ok else "unavailable", **checks}, status_code=200 if ok else 503
@@ -718,6 +741,25 @@ def create_app(settings: Settings | None = None, *, db: Any = None, redis: Any =
         lifespan=lifespan,
         middleware=_middleware(settings),
     )
+
+
+async def _readiness(runtime: Runtime) -> dict[str, str]:
+    """GET /readyz's checks: MongoDB and Redis answer within 2 s (also the
+    likeview_ready gauges)."""
+    checks: dict[str, str] = {}
+    probes = (
+        ("mongodb", ping(runtime.db), READY_MONGODB),
+        ("redis", runtime.redis.ping(), READY_REDIS),
+    )
+    for name, probe, gauge in probes:
+        try:
+            await asyncio.wait_for(probe, 2.0)
+            checks[name] = "ok"
+            gauge.set(1)
+        except Exception as exc:
+            checks[name] = f"error: {type(exc).__name__}"
+            gauge.set(0)
+    return checks
 
 
 # Collect the young generation every 50,000 net allocations instead of 700, and
@@ -790,7 +832,27 @@ async def _worker_main(settings: Settings) -> None:
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await run_workers(runtime, stop)
+        with serving_metrics(settings):
+            await run_workers(runtime, stop)
+
+
+@contextlib.contextmanager
+def serving_metrics(settings: Settings) -> Iterator[None]:
+    """METRICS_PORT: this process's metrics over HTTP (prometheus_client's server,
+    in a thread), for a process without the API's GET /metrics."""
+    if settings.metrics_port is None:
+        yield
+        return
+    from prometheus_client import start_http_server
+
+    server, thread = start_http_server(settings.metrics_port, addr=settings.metrics_host)
+    log.info("metrics served", host=settings.metrics_host, port=settings.metrics_port)
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
 
 
 def _since(raw: str) -> datetime:
@@ -836,12 +898,72 @@ async def _export_main(settings: Settings, args: argparse.Namespace) -> int:
         client.close()
 
 
-def main(argv: list[str] | None = None) -> int:
+def _positive(raw: str) -> int:
+    value = int(raw)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+# `serve --workers N`: each of uvicorn's worker processes builds its app from this.
+SERVE_APP = "main:serve_app"
+
+
+def serve_app() -> Starlette:
+    """The app of one process of `serve --workers N`, from the environment, set up as
+    the single process is (its lifespan tunes the collector: `_tune_gc`)."""
+    hide_client_addresses()
+    return create_app(Settings())
+
+
+def workers_refused(settings: Settings, workers: int) -> str | None:
+    """Why `serve --workers N` cannot run with these settings, or None."""
+    if workers == 1:
+        return None
+    missing = [] if settings.mongodb_url else ["MONGODB_URL"]
+    if not settings.redis_url:
+        missing.append("REDIS_URL")
+    if not missing:
+        return None
+    return (
+        f"serve --workers {workers} needs {' and '.join(missing)}: the embedded backends live "
+        "in one process's memory, so each worker process would have its own data"
+    )
+
+
+def uvicorn_options(settings: Settings, host: str, port: int) -> dict[str, Any]:
+    """uvicorn's settings of `serve`, the same for one process and for --workers N."""
+    return {
+        "host": host,
+        "port": port,
+        "log_config": None,
+        "access_log": settings.access_log,
+        "loop": "auto",
+        "http": "auto",
+        # Live pushes are ~100-byte JSON frames: per-connection zlib on each
+        # cost more CPU than it saved bytes (docs/PERFORMANCE.md, scenario 5).
+        "ws_per_message_deflate": False,
+        # A larger frame is refused by the server (close 1009) before the
+        # app reads it; HTTP bodies are bounded by BodyLimit.
+        "ws_max_size": settings.max_request_bytes,
+        # X-Forwarded-For is handled inside the app (transport/proxy_headers.py), so
+        # the direct peer stays known for the region header.
+        "proxy_headers": False,
+    }
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="likeview")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the API")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--workers",
+        type=_positive,
+        default=1,
+        help="API processes sharing the port (more than 1 needs MONGODB_URL and REDIS_URL)",
+    )
     sub.add_parser("worker", help="run the workers (production)")
     token = sub.add_parser("token", help="print a development token")
     token.add_argument("--sub", required=True)
@@ -861,8 +983,17 @@ def main(argv: list[str] | None = None) -> int:
         "rebuild", help="recompute trending and ranking signals from the archived events"
     )
     add_export_parser(sub)  # export events (docs/EXPORT.md)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     settings = Settings()
+    refused = workers_refused(settings, args.workers) if args.command == "serve" else None
+    if refused is not None:
+        print(f"likeview: {refused}", file=sys.stderr)
+        return 2
     if (
         args.command in ("serve", "worker", "analytics", "trending", "export")
         and settings.mongodb_url
@@ -875,26 +1006,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         import uvicorn
 
-        # The client's address is a signal, never logged (docs/SECURITY.md, Abuse limits).
-        hide_client_addresses()
-        uvicorn.run(
-            create_app(settings),
-            host=args.host,
-            port=args.port,
-            log_config=None,
-            access_log=settings.access_log,
-            loop="auto",
-            http="auto",
-            # Live pushes are ~100-byte JSON frames: per-connection zlib on each
-            # cost more CPU than it saved bytes (docs/PERFORMANCE.md, scenario 5).
-            ws_per_message_deflate=False,
-            # A larger frame is refused by the server (close 1009) before the
-            # app reads it; HTTP bodies are bounded by BodyLimit.
-            ws_max_size=settings.max_request_bytes,
-            # X-Forwarded-For is handled inside the app (transport/proxy_headers.py), so
-            # the direct peer stays known for the region header.
-            proxy_headers=False,
-        )
+        options = uvicorn_options(settings, args.host, args.port)
+        if args.workers == 1:
+            # The client's address is a signal, never logged (docs/SECURITY.md, Abuse limits).
+            hide_client_addresses()
+            uvicorn.run(create_app(settings), **options)
+        else:
+            # uvicorn's supervisor starts (and restarts) the processes; each imports
+            # SERVE_APP and runs it with the same options. Its own lines need a handler.
+            configure_logging(settings)
+            uvicorn.run(SERVE_APP, factory=True, workers=args.workers, **options)
     elif args.command == "worker":
         asyncio.run(_worker_main(settings))
     elif args.command == "token":
@@ -918,6 +1039,12 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_export_main(settings, args))
     return 0
 
+
+# Run as a script, this file is `__main__` (and `__mp_main__` in the processes that
+# multiprocessing spawns for `serve --workers N`): importing SERVE_APP by name must
+# find this module, not load it a second time (its metrics would be registered twice).
+if __name__ in ("__main__", "__mp_main__"):
+    sys.modules.setdefault("main", sys.modules[__name__])
 
 if __name__ == "__main__":
     sys.exit(main())

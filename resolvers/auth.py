@@ -1,4 +1,9 @@
-"""Bearer tokens (HS256 JWT): the only source of who the actor is."""
+"""Bearer tokens (HS256 JWT): the only source of who the actor is.
+
+A token verifies with the current secret (JWT_SECRET, which ``main.py token`` signs
+with) or, during a rotation, with one of the previous ones (JWT_PREVIOUS_SECRETS,
+verify only): README, Production, and docs/SECURITY.md, Tokens.
+"""
 
 from __future__ import annotations
 
@@ -32,8 +37,11 @@ class TokenVerifier:
         require_exp: bool = True,
         max_lifetime_s: int = DEFAULT_MAX_LIFETIME_S,
         max_header_chars: int = MAX_HEADER_CHARS,
+        previous_secrets: Sequence[str] = (),
     ) -> None:
-        self._secret = secret
+        # The current secret first: outside a rotation it is the only one tried, and
+        # during one it is the one most tokens are signed with.
+        self._secrets = [secret, *dict.fromkeys(s for s in previous_secrets if s != secret)]
         # Clock skew between the issuer and this process, for exp, nbf and iat.
         self._leeway = leeway_s
         self._require_exp = require_exp
@@ -79,15 +87,28 @@ class TokenVerifier:
         self._verified[token] = (actor, expires)
         return actor
 
+    def _decode(self, token: str) -> dict[str, Any]:
+        """The claims of a token signed with any of the secrets. Only a signature that
+        does not match moves on to the next secret: PyJWT checks the signature before
+        the claims, so a token that is expired or lacks a claim is refused for that."""
+        last = len(self._secrets) - 1
+        for i, secret in enumerate(self._secrets):
+            try:
+                return jwt.decode(
+                    token,
+                    secret,
+                    algorithms=[ALGORITHM],
+                    leeway=self._leeway,
+                    options={"require": ["sub", "exp"] if self._require_exp else ["sub"]},
+                )
+            except jwt.InvalidSignatureError:
+                if i == last:
+                    raise
+        raise AssertionError("unreachable: the secrets are never empty")
+
     def _verify(self, token: str) -> tuple[Actor, float]:
         try:
-            claims = jwt.decode(
-                token,
-                self._secret,
-                algorithms=[ALGORITHM],
-                leeway=self._leeway,
-                options={"require": ["sub", "exp"] if self._require_exp else ["sub"]},
-            )
+            claims = self._decode(token)
         except jwt.ExpiredSignatureError as exc:
             raise Unauthenticated("token has expired") from exc
         except jwt.InvalidTokenError as exc:

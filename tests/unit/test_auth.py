@@ -261,3 +261,96 @@ def test_cli_refuses_a_ttl_the_server_would_refuse(monkeypatch, capsys, ttl):
         main.main(["token", "--sub", "alice", "--ttl", ttl])
     assert exited.value.code == 2
     assert "JWT_MAX_LIFETIME_S" in capsys.readouterr().err
+
+
+# --- rotation: JWT_PREVIOUS_SECRETS (issue 15, Deployment) --------------------------
+
+NEW = "n" * 32
+OLD = "o" * 32
+OLDER = "p" * 32
+
+
+def test_a_token_signed_with_a_previous_secret_verifies():
+    verifier = TokenVerifier(NEW, previous_secrets=[OLD, OLDER])
+    for secret in (NEW, OLD, OLDER):
+        actor = verifier.actor_from_token(issue_token(secret, "alice", ["admin"]))
+        assert (actor.user_id, actor.roles) == ("alice", frozenset({"admin"}))
+
+
+def test_a_token_signed_with_an_unknown_secret_does_not():
+    verifier = TokenVerifier(NEW, previous_secrets=[OLD])
+    with pytest.raises(Unauthenticated, match="invalid token"):
+        verifier.actor_from_token(issue_token("u" * 32, "alice"))
+    assert verifier._verified == {}
+
+
+def test_without_previous_secrets_an_old_token_is_refused():
+    with pytest.raises(Unauthenticated):
+        TokenVerifier(NEW).actor_from_token(issue_token(OLD, "alice"))
+
+
+@pytest.mark.parametrize(
+    ("claims", "message"),
+    [
+        pytest.param(fresh(exp=int(time.time()) - 3600), "expired", id="expired"),
+        pytest.param(fresh(exp=None), "exp", id="no-exp"),
+        pytest.param(fresh(exp=int(time.time()) + 31 * DAY), "lifetime", id="too-long"),
+        pytest.param(fresh(sub=""), "non-empty", id="bad-sub"),
+    ],
+)
+def test_a_previous_secret_checks_the_claims_all_the_same(claims, message):
+    # The signature matched the previous secret: the claims decide, with the same message.
+    token = jwt.encode(claims, OLD, algorithm="HS256")
+    with pytest.raises(Unauthenticated, match=message):
+        TokenVerifier(NEW, previous_secrets=[OLD]).actor_from_token(token)
+
+
+def test_the_current_secret_is_tried_first(monkeypatch):
+    tried = []
+    real_decode = jwt.decode
+
+    def decode(token, key, **kwargs):
+        tried.append(key)
+        return real_decode(token, key, **kwargs)
+
+    monkeypatch.setattr("resolvers.auth.jwt.decode", decode)
+    # The current secret repeated among the previous ones is tried once.
+    verifier = TokenVerifier(NEW, previous_secrets=[OLD, NEW, OLD])
+    verifier.actor_from_token(issue_token(NEW, "alice"))
+    assert tried == [NEW]
+    tried.clear()
+    with pytest.raises(Unauthenticated):
+        verifier.actor_from_token(issue_token("u" * 32, "bob"))
+    assert tried == [NEW, OLD]
+
+
+def test_the_setting_is_comma_separated_and_needs_jwt_secret(monkeypatch):
+    monkeypatch.setenv("JWT_SECRET", NEW)
+    monkeypatch.setenv("JWT_PREVIOUS_SECRETS", f" {OLD} ,, {OLDER}")
+    assert main.Settings().jwt_previous_secrets == [OLD, OLDER]
+    monkeypatch.setenv("JWT_PREVIOUS_SECRETS", "")
+    assert main.Settings().jwt_previous_secrets == []
+    monkeypatch.delenv("JWT_SECRET")
+    monkeypatch.setenv("JWT_PREVIOUS_SECRETS", OLD)
+    with pytest.raises(ValueError, match="JWT_PREVIOUS_SECRETS is set but JWT_SECRET"):
+        main.Settings()
+
+
+def test_new_tokens_are_signed_with_the_current_secret(monkeypatch, capsys):
+    monkeypatch.setenv("JWT_SECRET", NEW)
+    monkeypatch.setenv("JWT_PREVIOUS_SECRETS", OLD)
+    assert main.main(["token", "--sub", "alice"]) == 0
+    token = capsys.readouterr().out.strip()
+    assert TokenVerifier(NEW).actor_from_token(token).user_id == "alice"
+    with pytest.raises(Unauthenticated):
+        TokenVerifier(OLD).actor_from_token(token)
+
+
+async def test_the_runtime_verifies_with_the_previous_secrets():
+    settings = main.Settings(jwt_secret=NEW, jwt_previous_secrets=[OLD])
+    async with main.open_runtime(settings) as runtime:
+        tokens = runtime.services.tokens
+        assert tokens.actor_from_token(issue_token(OLD, "alice")).user_id == "alice"
+        assert tokens.actor_from_token(issue_token(NEW, "bob")).user_id == "bob"
+        with pytest.raises(Unauthenticated):
+            tokens.actor_from_token(issue_token(OLDER, "carol"))
