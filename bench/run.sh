@@ -3,13 +3,16 @@
 # The soak:        bash bench/run.sh --soak [--soak-seconds N] [--embedded-redis] ...
 # Analytics (7):   bash bench/run.sh --analytics [--events N] ...  (= python -m bench.analytics)
 # Trending (8):    bash bench/run.sh --trending [--events N] ...   (= python -m bench.trending)
+# Integrity (9):   bash bench/run.sh --integrity [--seconds N] [--json PATH]  (= python -m bench.integrity)
+# Notifications (10): bash bench/run.sh --notifications [--json PATH]  (= python -m bench.notifications)
 # Creates/uses .venv, installs what the suite needs (wrk, redis-server via apt-get when
 # missing; py-spy via pip for --profile), raises the fd limit, runs python -m bench.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need_apt=()
 command -v wrk >/dev/null || [ "${1:-}" = "--soak" ] || [ "${1:-}" = "--analytics" ] \
-  || [ "${1:-}" = "--trending" ] || need_apt+=(wrk)
+  || [ "${1:-}" = "--trending" ] || [ "${1:-}" = "--integrity" ] \
+  || [ "${1:-}" = "--notifications" ] || need_apt+=(wrk)
 command -v redis-server >/dev/null || need_apt+=(redis-server)
 if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get update -qq && apt-get install -y -qq "${need_apt[@]}"
@@ -32,6 +35,14 @@ fi
 if [ "${1:-}" = "--trending" ]; then
   shift
   exec python -m bench.trending "$@"   # scenario 8, in one process (bench/trending.py)
+fi
+if [ "${1:-}" = "--notifications" ]; then
+  shift
+  exec python -m bench.notifications "$@"   # scenario 10, in one process (bench/notifications.py)
+fi
+if [ "${1:-}" = "--integrity" ]; then
+  shift
+  exec python -m bench.integrity "$@"   # scenario 9, the service as a process (bench/integrity.py)
 fi
 if [ "${1:-}" = "--soak" ]; then
   shift
