@@ -220,6 +220,10 @@ class Settings(BaseSettings):
     # The integrity worker's promise to exclude within this delay: milestones and
     # first likes are judged only after it.
     integrity_settle_s: float = Field(60.0, ge=0)
+    # Redis connections per process, and how long a command waits for one when all
+    # are busy (storage/redis_client.py).
+    redis_max_connections: int = Field(256, ge=8)
+    redis_pool_wait_s: float = Field(5.0, gt=0)
     # Notification webhooks (docs/WEBHOOKS.md). The deployment's endpoint gets every
     # notification; its secret is required with it.
     notify_webhook_url: str | None = None
@@ -387,7 +391,9 @@ def _open_redis(settings: Settings) -> Any:
     if settings.redis_url:
         from storage.redis_client import open_redis
 
-        return open_redis(settings.redis_url)
+        return open_redis(
+            settings.redis_url, settings.redis_max_connections, settings.redis_pool_wait_s
+        )
     import fakeredis
 
     return fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer(), decode_responses=True)

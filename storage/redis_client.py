@@ -38,10 +38,16 @@ class HiredisPackedUnixConnection(_HiredisPacking, UnixDomainSocketConnection):
     pass
 
 
-def open_redis(url: str) -> aioredis.Redis:
-    client = aioredis.Redis.from_url(url, decode_responses=True)
+def open_redis(url: str, max_connections: int = 256, wait_s: float = 5.0) -> aioredis.Redis:
+    """A client over a blocking pool: at ``max_connections`` a command waits up to
+    ``wait_s`` for a connection to come back instead of failing at once (redis-py's
+    default pool raises MaxConnectionsError, which a burst of requests beside the
+    workers' blocking reads reached: docs/PERFORMANCE.md, scenario 9)."""
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, max_connections=max_connections, timeout=wait_s, decode_responses=True
+    )
+    client = aioredis.Redis(connection_pool=pool)
     if _PACKER is not None:
-        pool = client.connection_pool
         if pool.connection_class is Connection:
             pool.connection_class = HiredisPackedConnection
         elif pool.connection_class is UnixDomainSocketConnection:

@@ -46,3 +46,19 @@ async def test_the_client_uses_it_and_talks_to_a_real_server(redis_url):
         assert await pipe.execute() == [True, ["lv:test:k", 42], "värde"]
     finally:
         await client.aclose()
+
+
+async def test_at_the_connection_limit_a_command_waits_instead_of_failing(redis_url):
+    """Blocking reads hold every connection for a moment: a command then waits for
+    one to come back rather than failing with MaxConnectionsError."""
+    import asyncio
+
+    client = open_redis(redis_url, max_connections=2, wait_s=5.0)
+    try:
+        # Two blocking pops hold both connections for 0.3 s.
+        held = [asyncio.create_task(client.blpop([f"lv-test-empty-{i}"], 0.3)) for i in range(2)]
+        await asyncio.sleep(0.05)
+        assert await client.ping() is True  # waited for a connection, did not raise
+        assert await asyncio.gather(*held) == [None, None]
+    finally:
+        await client.aclose()
