@@ -56,7 +56,10 @@ async def test_at_the_connection_limit_a_command_waits_instead_of_failing(redis_
     client = open_redis(redis_url, max_connections=2, wait_s=5.0)
     try:
         # Two blocking pops hold both connections for 0.3 s.
-        held = [asyncio.create_task(client.blpop([f"lv-test-empty-{i}"], 0.3)) for i in range(2)]
+        async def pop(i: int) -> object:
+            return await client.blpop([f"lv-test-empty-{i}"], 0.3)
+
+        held = [asyncio.create_task(pop(i)) for i in range(2)]
         await asyncio.sleep(0.05)
         assert await client.ping() is True  # waited for a connection, did not raise
         assert await asyncio.gather(*held) == [None, None]
