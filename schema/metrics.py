@@ -11,6 +11,7 @@ from prometheus_client import Counter, Histogram
 from strawberry.types import ExecutionContext
 
 from schema.errors import INTERNAL, ErrorCodes
+from workers.metrics import MS_BUCKETS
 
 OPERATIONS = Counter("likeview_graphql_operations_total", "GraphQL operations", ["type", "outcome"])
 # A like takes 1 to 3 ms and a cached query well under 1 ms (docs/PERFORMANCE.md):
@@ -19,23 +20,7 @@ LATENCY = Histogram(
     "likeview_graphql_operation_seconds",
     "GraphQL operation latency",
     ["type"],
-    buckets=(
-        0.00025,
-        0.0005,
-        0.001,
-        0.002,
-        0.003,
-        0.005,
-        0.0075,
-        0.01,
-        0.025,
-        0.05,
-        0.1,
-        0.25,
-        0.5,
-        1.0,
-        2.5,
-    ),
+    buckets=MS_BUCKETS,
 )
 ERRORS = Counter(
     "likeview_graphql_errors_total",

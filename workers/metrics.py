@@ -108,7 +108,9 @@ VIEW_EVENTS_REPEATED = Counter(
 
 # --- view event latency --------------------------------------------------------
 
-_MS_BUCKETS = (
+# Latency buckets for ms-scale work (a like, a view batch), shared by every latency
+# histogram so their quantiles compare.
+MS_BUCKETS = (
     0.0001,
     0.00025,
     0.0005,
@@ -129,13 +131,13 @@ _MS_BUCKETS = (
 VIEW_BATCH_SECONDS = Histogram(
     "likeview_view_batch_seconds",
     "recordView(s) use case latency per call (a batch of 1 to 500 events)",
-    buckets=_MS_BUCKETS,
+    buckets=MS_BUCKETS,
 )
 VIEW_EVENT_SECONDS = Histogram(
     "likeview_view_event_seconds",
     "recordView(s) latency per event: a call's time divided by its events (one "
     "observation per call)",
-    buckets=_MS_BUCKETS,
+    buckets=MS_BUCKETS,
 )
 
 # --- cache hit rate: counter reads --------------------------------------------

@@ -19,6 +19,7 @@ from domain.signals import (
     slope,
     window_sum,
 )
+from tests.unit.public_deltas import deltas_of
 
 M = 29_833_333  # a minute index
 START = M * MINUTE_MS  # its first ms
@@ -138,23 +139,6 @@ def test_empty_reads_as_zeros() -> None:
         0,
         None,
     )
-
-
-def deltas_of(kind: str, data: dict[str, Any]) -> dict[str, int]:
-    """The public deltas such an event carries from a trusted actor."""
-    if kind == VIEW:
-        return {"views": 1}
-    if kind != REACTION:
-        return {}
-    before, after = data.get("before"), data.get("after")
-    out: dict[str, int] = {}
-    if before:
-        out[f"r:{before}"] = -1
-    if after:
-        out[f"r:{after}"] = 1
-    if (after is None) != (before is None):
-        out["likes"] = 1 if after else -1
-    return out
 
 
 def ev(kind: str, ms: int, actor: str = "u1", cid: str = "c1", **data: Any) -> EngagementEvent:

@@ -32,25 +32,9 @@ from domain.trending import (
     set_keys,
     weight,
 )
+from tests.unit.public_deltas import deltas_of
 
 T = 1_790_000_000_000
-
-
-def deltas_of(kind: str, data: dict[str, Any]) -> dict[str, int]:
-    """The public deltas such an event carries from a trusted actor."""
-    if kind == VIEW:
-        return {"views": 1}
-    if kind != REACTION:
-        return {}
-    before, after = data.get("before"), data.get("after")
-    out: dict[str, int] = {}
-    if before:
-        out[f"r:{before}"] = -1
-    if after:
-        out[f"r:{after}"] = 1
-    if (after is None) != (before is None):
-        out["likes"] = 1 if after else -1
-    return out
 
 
 FIVE = WINDOWS[TrendWindow.FIVE_MINUTES]
