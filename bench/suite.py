@@ -28,6 +28,7 @@ import httpx
 import orjson
 
 from bench.freshness import FreshnessProbe
+from bench.log_lag import LogLagSampler
 from bench.procs import RESULTS, ROOT, CpuMeter, Redis, Server, server, uvicorn_fast_flags
 
 WRK_DIR = ROOT / "bench" / "wrk"
@@ -634,6 +635,15 @@ def s4_views(ctx: Ctx) -> None:
                 if mode == "graphql"
                 else None
             )
+            # Every worker's lag on the same load (the product only), from the log.
+            lags = LogLagSampler(ctx.redis.url, ctx.dur) if mode == "graphql" else None
+
+            def during(fresh: Any = fresh, lags: Any = lags) -> None:
+                if fresh is not None:
+                    fresh.start()
+                if lags is not None:
+                    lags.start()
+
             res = wrk(
                 srv,
                 ctx.redis,
@@ -641,8 +651,11 @@ def s4_views(ctx: Ctx) -> None:
                 [*args, f"m{mode}", mode],
                 ctx.dur,
                 8,
-                during=fresh.start if fresh else None,
+                during=during if mode == "graphql" else None,
             )
+            if lags is not None:
+                lags.join()
+                out["log_lag"] = {"groups": lags.summary(), "error": lags.error}
             if fresh is not None:
                 fresh.join()
                 out["freshness"] = {
@@ -694,6 +707,19 @@ def s4_views(ctx: Ctx) -> None:
             f"p50 {lag['p50_ms']} / p99 {lag['p99_ms']} / max {lag['max_ms']} ms "
             f"({lag['probes']} probes, {lag['timeouts']} timeouts)"
             + (f"; {lag['error']}" if lag["error"] else ""),
+        )
+    log_lag = out.get("log_lag")
+    if log_lag:
+        groups = log_lag["groups"]
+        ctx.row(
+            "4",
+            "each worker's lag during the ingest (oldest event waiting for it, sampled every "
+            "0.5 s), information",
+            "; ".join(
+                f"{g} p50 {v['p50_ms']:.0f} / max {v['max_ms']:.0f} ms"
+                for g, v in sorted(groups.items())
+            )
+            + (f"; {log_lag['error']}" if log_lag["error"] else ""),
         )
     ctx.row(
         "4",
