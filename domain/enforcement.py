@@ -329,14 +329,14 @@ async def _retier_sessions(
         after = None
         while page := await docs.counted_sessions_of(viewer_key, after, PAGE):
             after = page[-1].session_id
-            for session in page:
-                if session.tier is tier:
-                    continue
-                event = session_retier_event(session, tier, now)
-                if await docs.retier_session(session, tier, event):
-                    events.append(event)
-                else:
-                    conflicts += 1
+            moves = [
+                (session, session_retier_event(session, tier, now))
+                for session in page
+                if session.tier is not tier
+            ]
+            changed = await docs.retier_sessions(moves, tier)
+            events += [event for session, event in moves if session.session_id not in changed]
+            conflicts += len(changed)
             if len(page) < PAGE:
                 break
         if not conflicts:

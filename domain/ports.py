@@ -340,9 +340,11 @@ class Retiering(Protocol):
         self, viewer_key: str, after: str | None, limit: int
     ) -> list[TieredSession]: ...
 
-    async def retier_session(
-        self, session: TieredSession, tier: Tier, event: EngagementEvent
-    ) -> bool: ...
+    async def retier_sessions(
+        self, moves: Sequence[tuple[TieredSession, EngagementEvent]], tier: Tier
+    ) -> set[str]:
+        """Move sessions into ``tier``, each with its event, guarded by its version;
+        returns the ids that changed meanwhile."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -137,7 +137,7 @@ class MongoRetiering:
     ) -> list[TieredSession]:
         return await self._sessions.counted_of_viewer(viewer_key, after, limit)
 
-    async def retier_session(
-        self, session: TieredSession, tier: Tier, event: EngagementEvent
-    ) -> bool:
-        return await self._sessions.retier(session, tier, event)
+    async def retier_sessions(
+        self, moves: Sequence[tuple[TieredSession, EngagementEvent]], tier: Tier
+    ) -> set[str]:
+        return await self._sessions.retier_many(moves, tier)

@@ -224,14 +224,36 @@ class MongoViewSessions:
             async for doc in cursor
         ]
 
-    async def retier(self, session: TieredSession, tier: Tier, event: EngagementEvent) -> bool:
-        """Set a counted session's tier, guarded by its version (which moves on), with
-        the event of the change in its outbox; False when it changed meanwhile."""
-        result = await self._col.update_one(
-            {"_id": session.session_id, "version": session.version},
-            {
-                "$set": {"tier": tier.value, "version": session.version + 1},
-                "$push": {"outbox": event.to_dict()},
-            },
-        )
-        return bool(result.matched_count)
+    async def retier_many(
+        self, moves: Sequence[tuple[TieredSession, EngagementEvent]], tier: Tier
+    ) -> set[str]:
+        """Set counted sessions' tier, each guarded by its version (which moves on),
+        with the event of the change in its outbox, in one unordered bulk write;
+        returns the ids that changed meanwhile (not written)."""
+        if not moves:
+            return set()
+        # Tells our writes apart from concurrent ones, as save_many does.
+        write_id = uuid.uuid4().hex
+        ops = [
+            UpdateOne(
+                {"_id": session.session_id, "version": session.version},
+                {
+                    "$set": {
+                        "tier": tier.value,
+                        "version": session.version + 1,
+                        "write_id": write_id,
+                    },
+                    "$push": {"outbox": event.to_dict()},
+                },
+            )
+            for session, event in moves
+        ]
+        result = await self._col.bulk_write(ops, ordered=False)
+        if result.matched_count == len(ops):
+            return set()
+        ids = [session.session_id for session, _ in moves]
+        ours = {
+            doc["_id"]
+            async for doc in self._col.find({"_id": {"$in": ids}, "write_id": write_id}, {"_id": 1})
+        }
+        return set(ids) - ours

@@ -279,3 +279,25 @@ async def test_folded_sessions_keep_their_tier_in_the_tallies(
     assert after["p1"].counters == before["p1"].counters
     assert after["p1"].unique_members == ["u:fold-doubt", "u:fold-human"]
     await agrees_with_recount(deps)
+
+
+async def test_a_session_that_moved_meanwhile_is_not_retiered_by_a_stale_page(
+    deps, clock, workers, video, mongo_db
+):
+    await record_views(
+        deps,
+        Actor("racer"),
+        [{"content_id": "p1", "session_id": "r1", "watched_ms": 2_000, "visible_fraction": 1.0}],
+    )
+    sessions = MongoViewSessions(mongo_db)
+    (page,) = [await sessions.counted_of_viewer("u:racer", None, 10)]
+    stale = page[0]
+    # The session moves on (another event of it) after the page was read.
+    await mongo_db["view_sessions"].update_one({"_id": "r1"}, {"$inc": {"version": 1}})
+    event = enforcement.session_retier_event(stale, Tier.EXCLUDED, clock.now())
+    assert await sessions.retier_many([(stale, event)], Tier.EXCLUDED) == {"r1"}
+    (fresh,) = await sessions.counted_of_viewer("u:racer", None, 10)
+    event = enforcement.session_retier_event(fresh, Tier.EXCLUDED, clock.now())
+    assert await sessions.retier_many([(fresh, event)], Tier.EXCLUDED) == set()
+    (moved,) = await sessions.counted_of_viewer("u:racer", None, 10)
+    assert moved.tier is Tier.EXCLUDED and moved.version == fresh.version + 1
