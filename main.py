@@ -103,6 +103,7 @@ from transport.graphiql import GraphiQLPage
 from transport.graphql_app import GraphQLApp
 from transport.proxy_headers import ProxyHeaders
 from transport.region import IPNetwork, parse_trusted_proxies
+from transport.request_id import RequestId
 from workers.aggregator import Aggregator
 from workers.analytics import AnalyticsWorker
 from workers.analytics_rebuild import rebuild as rebuild_analytics
@@ -350,6 +351,8 @@ def configure_logging(settings: Settings, stream: Any = None) -> None:
         structlog.stdlib.ProcessorFormatter(
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *rendering],
             foreign_pre_chain=[
+                # The request's id (transport/request_id.py) on stdlib lines too.
+                structlog.contextvars.merge_contextvars,
                 structlog.stdlib.add_log_level,
                 structlog.stdlib.add_logger_name,
                 structlog.processors.TimeStamper(fmt="iso"),
@@ -359,8 +362,14 @@ def configure_logging(settings: Settings, stream: Any = None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level.upper())
+    # uvicorn's access lines are replaced by transport/request_id.py's (ACCESS_LOG), which
+    # carry the request id and no client address; uvicorn then skips building its own.
+    uvicorn_access = logging.getLogger("uvicorn.access")
+    uvicorn_access.handlers[:] = []
+    uvicorn_access.propagate = False
     structlog.configure(
         processors=[
+            structlog.contextvars.merge_contextvars,
             structlog.stdlib.add_log_level,
             structlog.stdlib.add_logger_name,
             structlog.processors.TimeStamper(fmt="iso"),
@@ -666,10 +675,15 @@ def _middleware(settings: Settings) -> list[Middleware]:
             CORSMiddleware,
             allow_origins=settings.allowed_origins,
             allow_methods=["GET", "POST"],
-            allow_headers=["authorization", "content-type"],
+            allow_headers=["authorization", "content-type", "x-request-id"],
+            expose_headers=["x-request-id"],
             max_age=CORS_MAX_AGE_S,
         )
         stack.insert(0, cors)
+    # Outside everything, CORS included: every answer (413s and preflights too) carries
+    # X-Request-Id, and every log line of a request its request_id. The access line
+    # replaces uvicorn's (configure_logging silences that one).
+    stack.insert(0, Middleware(RequestId, access_log=settings.access_log))
     return stack
 
 

@@ -27,6 +27,7 @@ from transport.graphiql import GraphiQLPage
 from transport.persisted_queries import PersistedQueryError, PersistedQueryResolver
 from transport.proxy_headers import direct_peer
 from transport.region import UNKNOWN, IPNetwork, client_region
+from transport.request_id import note_operation
 
 
 class GraphQLApp(GraphQL):
@@ -143,6 +144,9 @@ class GraphQLApp(GraphQL):
 
     async def parse_http_body(self, request: Any) -> Any:
         data = await super().parse_http_body(request)
+        if isinstance(data, GraphQLRequestData):
+            # The access line's operation (transport/request_id.py).
+            note_operation(data.operation_name, data.extensions)
         if isinstance(data, GraphQLRequestData) and data.extensions:
             data.query = await self.persisted.query_for(data.query, data.extensions)
         return data

@@ -31,6 +31,8 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
+from transport.request_id import note_operation
+
 if TYPE_CHECKING:
     from strawberry.asgi import GraphQL
 
@@ -118,6 +120,8 @@ async def answer(
         extensions is None or type(extensions) is dict
     ):
         return None
+    operation_name = data.get("operationName")
+    note_operation(operation_name, extensions)  # the access line's
     if extensions:
         # Raises PersistedQueryError (the view answers it) for an unknown hash.
         query = await view.persisted.query_for(query, extensions)  # type: ignore[attr-defined]
@@ -133,7 +137,7 @@ async def answer(
             root_value=root_value,
             variable_values=variables,
             context_value=context,
-            operation_name=data.get("operationName"),
+            operation_name=operation_name,
             allowed_operation_types=_POST_OPERATIONS,
             operation_extensions=extensions,
         )

@@ -57,3 +57,18 @@ def test_a_client_error_is_one_info_line(restore_logging, log_json: bool) -> Non
     assert len(lines) == 1
     assert "info" in lines[0].lower() and "Cannot query field" in lines[0]
     assert "Traceback" not in lines[0]
+
+
+def test_uvicorns_access_lines_give_way_to_ours(restore_logging) -> None:
+    # transport/request_id.py writes the access line (ACCESS_LOG), with the request id
+    # and without the client's address; uvicorn's own would repeat it with the address.
+    access = logging.getLogger("uvicorn.access")
+    saved = access.handlers[:], access.propagate
+    try:
+        out = io.StringIO()
+        configure_logging(Settings(), stream=out)
+        assert not access.hasHandlers()
+        access.info('%s - "%s %s HTTP/%s" %d', "10.0.0.1", "GET", "/x", "1.1", 200)
+        assert out.getvalue() == ""
+    finally:
+        access.handlers[:], access.propagate = saved
