@@ -46,7 +46,11 @@ class MongoReactions:
         self._col = db["reactions"]
 
     async def get(self, content_id: str, user_id: str) -> ReactionRecord | None:
-        doc = await self._col.find_one({"_id": reaction_id(content_id, user_id)})
+        # content_id beside _id: on a cluster sharded by content_id (docs/SCALING.md)
+        # the query then goes to one shard instead of every shard.
+        doc = await self._col.find_one(
+            {"_id": reaction_id(content_id, user_id), "content_id": content_id}
+        )
         return _record(doc) if doc else None
 
     async def save(
@@ -75,7 +79,11 @@ class MongoReactions:
                 return False  # someone else created it first: re-read and retry
             return True
         result = await self._col.update_one(
-            {"_id": reaction_id(record.content_id, record.user_id), "version": expected_version},
+            {
+                "_id": reaction_id(record.content_id, record.user_id),
+                "content_id": record.content_id,
+                "version": expected_version,
+            },
             {"$set": state, "$push": {"outbox": event.to_dict()}},
         )
         return bool(result.matched_count)
@@ -85,7 +93,8 @@ class MongoReactions:
     ) -> dict[str, ReactionType]:
         ids = [reaction_id(cid, user_id) for cid in content_ids]
         cursor = self._col.find(
-            {"_id": {"$in": ids}, "status": ACTIVE}, {"content_id": 1, "reaction": 1}
+            {"_id": {"$in": ids}, "content_id": {"$in": list(content_ids)}, "status": ACTIVE},
+            {"content_id": 1, "reaction": 1},
         )
         return {doc["content_id"]: ReactionType(doc["reaction"]) async for doc in cursor}
 
