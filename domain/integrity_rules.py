@@ -59,14 +59,16 @@ EXCLUDED = "excluded"
 class Features:
     """What the worker knows of one actor ("u:<user>" or "d:<device>").
 
-    Counts are over the actor window (default the last 60 minutes, in 5-minute
-    buckets); ``*_peak`` the most in one bucket. Device and address aggregates
+    Counts are over the actor window (default the last 60 minutes, in 1-minute
+    buckets); ``*_peak`` the most in any ``peak_ms`` (default 5 minutes) of
+    consecutive buckets, so a pace that straddles a clock boundary is seen whole.
+    Device and address aggregates
     are over the group window (default 24 hours), the largest among the devices
     and addresses the actor used in it.
     """
 
     actor: str
-    bucket_ms: int = 300_000
+    peak_ms: int = 300_000
     # Reactions (signed-in actors only).
     likes: int = 0  # reactions added (none -> some)
     likes_peak: int = 0
@@ -75,7 +77,7 @@ class Features:
     # Views.
     views: int = 0  # counted views
     views_peak: int = 0
-    watch_ms_peak: int = 0  # accepted watch time in one bucket, all sessions together
+    watch_ms_peak: int = 0  # accepted watch time in the busiest peak window, all sessions
     raw_events: int = 0  # view events (every heartbeat)
     impossible_events: int = 0  # flagged impossible by the session (watch > wall time, ...)
     visibility_events: int = 0  # events that carried visibleFraction
@@ -99,8 +101,9 @@ class Features:
 
     @property
     def watch_overlap(self) -> float:
-        """Watch time per wall time in the busiest bucket: 1.0 is one screen all along."""
-        return self.watch_ms_peak / self.bucket_ms if self.bucket_ms > 0 else 0.0
+        """Watch time per wall time in the busiest peak window: 1.0 is one screen all
+        along."""
+        return self.watch_ms_peak / self.peak_ms if self.peak_ms > 0 else 0.0
 
     @property
     def blind_like_share(self) -> float:
@@ -173,13 +176,18 @@ class Rule:
 
 @dataclass(frozen=True, slots=True)
 class Windows:
-    bucket_minutes: int = 5
+    bucket_minutes: int = 1
+    peak_minutes: int = 5
     actor_minutes: int = 60
     group_hours: int = 24
 
     @property
     def bucket_ms(self) -> int:
         return self.bucket_minutes * 60_000
+
+    @property
+    def peak_ms(self) -> int:
+        return self.peak_minutes * 60_000
 
     @property
     def actor_ms(self) -> int:
@@ -275,7 +283,7 @@ _RULE_KEYS = frozenset(
     {"feature", "signal", "at", "points", "full", "full_points", "applies_to", "when"}
 )
 _TRUST_KEYS = frozenset({"exclude_below", "confident_at", "scale", "exponent"})
-_WINDOW_KEYS = frozenset({"bucket_minutes", "actor_minutes", "group_hours"})
+_WINDOW_KEYS = frozenset({"bucket_minutes", "peak_minutes", "actor_minutes", "group_hours"})
 _TOP_KEYS = frozenset({"trust", "windows", "rules"})
 
 
@@ -385,12 +393,15 @@ def parse_integrity_rules(text: str) -> IntegrityRules:
         raise _err("trust.scale and trust.exponent must be > 0")
     win = _table(doc.get("windows", {}), "windows", _WINDOW_KEYS)
     windows = Windows(
-        bucket_minutes=_int(win.get("bucket_minutes", 5), "windows.bucket_minutes"),
+        bucket_minutes=_int(win.get("bucket_minutes", 1), "windows.bucket_minutes"),
+        peak_minutes=_int(win.get("peak_minutes", 5), "windows.peak_minutes"),
         actor_minutes=_int(win.get("actor_minutes", 60), "windows.actor_minutes"),
         group_hours=_int(win.get("group_hours", 24), "windows.group_hours"),
     )
-    if windows.actor_minutes % windows.bucket_minutes:
-        raise _err("windows.actor_minutes must be a multiple of windows.bucket_minutes")
+    if windows.peak_minutes % windows.bucket_minutes:
+        raise _err("windows.peak_minutes must be a multiple of windows.bucket_minutes")
+    if windows.actor_minutes % windows.peak_minutes:
+        raise _err("windows.actor_minutes must be a multiple of windows.peak_minutes")
     raw_rules = doc.get("rules", {})
     if not isinstance(raw_rules, dict) or not raw_rules:
         raise _err("[rules] must hold at least one rule table ([rules.<name>])")

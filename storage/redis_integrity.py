@@ -312,18 +312,22 @@ return out
 """
 
 # One actor's features. KEYS f, s, so, g. ARGV: now, bucket ms, window, group
-# window, n notes, (field, value) * n. Returns the window sums of METRICS, the
-# peaks of PEAKS, the most sessions on one content, the most sessions of one
-# shape, the last trust ("" if none), then (field, value) of every live note.
+# window, peak buckets, n notes, (field, value) * n. Returns the window sums of
+# METRICS, the peaks of PEAKS (the most in any run of that many consecutive
+# buckets), the most sessions on one content, the most sessions of one shape, the
+# last trust ("" if none), then (field, value) of every live note.
 READ = """
 local f, s, so, g = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local now, bms = tonumber(ARGV[1]), tonumber(ARGV[2])
 local win, group_ms = tonumber(ARGV[3]), tonumber(ARGV[4])
+local span = tonumber(ARGV[5])
 local oldest = now - win
 local metrics = {%(metrics)s}
 local peaks = {%(peaks)s}
-local nn = tonumber(ARGV[5])
-for i = 0, nn - 1 do redis.call('HSET', f, ARGV[6 + 2 * i], ARGV[7 + 2 * i]) end
+local peaked = {}
+for _, m in ipairs(peaks) do peaked[m] = {} end
+local nn = tonumber(ARGV[6])
+for i = 0, nn - 1 do redis.call('HSET', f, ARGV[7 + 2 * i], ARGV[8 + 2 * i]) end
 local sums, tops = {}, {}
 local notes = {}
 local stale = {}
@@ -349,10 +353,20 @@ for i = 1, #flat, 2 do
       else
         local x = tonumber(v)
         sums[m] = (sums[m] or 0) + x
-        if x > (tops[m] or 0) then tops[m] = x end
+        if peaked[m] then peaked[m][tonumber(b)] = x end
       end
     end
   end
+end
+-- The most in any span of consecutive buckets: each bucket ends one span.
+for m, per in pairs(peaked) do
+  local top = 0
+  for b in pairs(per) do
+    local t = 0
+    for j = 0, span - 1 do t = t + (per[b - j] or 0) end
+    if t > top then top = t end
+  end
+  tops[m] = top
 end
 for i = 1, #stale, 500 do redis.call('HDEL', f, unpack(stale, i, math.min(i + 499, #stale))) end
 local per_content, most = {}, 0
@@ -502,7 +516,8 @@ class RedisIntegrity:
         for attempt in range(2):
             pipe = self._r.pipeline(transaction=False)
             for name, keys, args in commands:
-                pipe.evalsha(self._scripts[name].sha, len(keys), *keys, *args)
+                # Routed by its keys on a cluster (storage/redis_scripts.py).
+                pipe.execute_command("EVALSHA", self._scripts[name].sha, len(keys), *keys, *args)
             try:
                 return list(await pipe.execute())
             except NoScriptError:
@@ -643,7 +658,15 @@ class RedisIntegrity:
                 (
                     "read",
                     [f, s, so, g],
-                    [now_ms, w.bucket_ms, w.actor_ms, w.group_ms, len(given), *flat_notes],
+                    [
+                        now_ms,
+                        w.bucket_ms,
+                        w.actor_ms,
+                        w.group_ms,
+                        w.peak_ms // w.bucket_ms,
+                        len(given),
+                        *flat_notes,
+                    ],
                 )
             )
         replies = await self._run(commands)
@@ -652,7 +675,7 @@ class RedisIntegrity:
             for sig, r in zip(sig_order, replies, strict=False)
         }
         states = {
-            actor: _state(actor, r, w.bucket_ms)
+            actor: _state(actor, r, w.peak_ms)
             for actor, r in zip(order, replies[len(sig_order) :], strict=True)
         }
         return states, crowds
@@ -673,7 +696,7 @@ def note_values(value: str) -> tuple[list[int], int]:
     return parts[:-1], parts[-1]
 
 
-def _state(actor: str, reply: Sequence[Any], bucket_ms: int) -> ActorState:
+def _state(actor: str, reply: Sequence[Any], peak_ms: int) -> ActorState:
     n = len(METRICS)
     sums = dict(zip(METRICS, (int(x) for x in reply[:n]), strict=True))
     peaks = dict(zip(PEAKS, (int(x) for x in reply[n : n + len(PEAKS)]), strict=True))
@@ -697,7 +720,7 @@ def _state(actor: str, reply: Sequence[Any], bucket_ms: int) -> ActorState:
             crowd = max(crowd, values[0])
     features = Features(
         actor=actor,
-        bucket_ms=bucket_ms,
+        peak_ms=peak_ms,
         likes=sums["lk"],
         likes_peak=peaks["lk"],
         blind_likes=sums["bl"],

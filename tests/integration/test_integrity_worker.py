@@ -576,3 +576,30 @@ async def test_a_batch_is_one_round_trip_to_record_and_one_to_read(
     trips = RoundTrips(monkeypatch)
     await worker.process([delivery])
     assert trips.count == 2
+
+
+@pytest.mark.parametrize("offset_s", [0, 150, 200, 240, 299])
+@pytest.mark.parametrize(
+    ("likes", "every_ms", "peak"),
+    [
+        (60, 3_000, 60),  # 60 likes in 3 minutes: every one inside some 5 minutes
+        (60, 15_000, 20),  # 60 in 15 minutes: 20 in any 5 (a like every 15 s)
+    ],
+)
+async def test_a_peak_is_the_most_in_any_five_minutes_wherever_the_clock_is(
+    redis_client, offset_s: int, likes: int, every_ms: int, peak: int
+) -> None:
+    """A pace that straddles a 5-minute clock boundary peaks as high as one inside it
+    (clock-aligned 5-minute buckets split 73 likes over 3 minutes into 45 and 28)."""
+    clock = FakeClock()
+    worker, store, _, _ = make_worker(redis_client, clock)
+    start = (T0_MS // (5 * MINUTE)) * 5 * MINUTE + offset_s * 1000
+    tr = Traffic(seed=3)
+    for i in range(likes):
+        tr.like("pacer", f"c{i}", start + i * every_ms, "phone", "addr")
+    await run(worker, clock, deliveries_of(tr.items))
+    end = start + (likes - 1) * every_ms + 1
+    states, _ = await store.read(["u:pacer"], {}, {}, end)
+    features = states["u:pacer"].features
+    assert features.likes == likes
+    assert features.likes_peak == peak

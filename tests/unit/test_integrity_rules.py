@@ -39,7 +39,9 @@ def test_shipped_file_defaults() -> None:
     assert RULES.exclude_below == 0.3
     assert RULES.confident_at == 0.8
     assert (RULES.scale, RULES.exponent) == (2.0, 3.0)
-    assert RULES.windows == Windows(bucket_minutes=5, actor_minutes=60, group_hours=24)
+    assert RULES.windows == Windows(
+        bucket_minutes=1, peak_minutes=5, actor_minutes=60, group_hours=24
+    )
     assert {r.name for r in RULES.rules} == {
         "like_velocity",
         "like_volume",
@@ -337,7 +339,8 @@ def test_a_minimal_file_takes_the_defaults() -> None:
 def test_bars_and_windows_can_be_overridden() -> None:
     rules = parse_integrity_rules(
         "[trust]\nexclude_below = 0.2\nconfident_at = 0.9\nscale = 3\nexponent = 2\n"
-        "[windows]\nbucket_minutes = 10\nactor_minutes = 120\ngroup_hours = 48\n" + MINIMAL
+        "[windows]\nbucket_minutes = 10\npeak_minutes = 20\nactor_minutes = 120\n"
+        "group_hours = 48\n" + MINIMAL
     )
     assert (rules.exclude_below, rules.confident_at, rules.scale, rules.exponent) == (
         0.2,
@@ -346,6 +349,7 @@ def test_bars_and_windows_can_be_overridden() -> None:
         2.0,
     )
     assert rules.windows.bucket_ms == 600_000
+    assert rules.windows.peak_ms == 1_200_000
     assert rules.windows.actor_ms == 7_200_000
     assert rules.windows.group_ms == 172_800_000
     # 1.5 points on scale 3, exponent 2: 1 - 0.25.
@@ -365,7 +369,8 @@ RULE = '[rules.r]\nfeature = "likes"\nsignal = "behaviour"\nat = 5\npoints = 1\n
         ("[trust]\nexclude_below = 0.9\nconfident_at = 0.8\n" + RULE, "must be below"),
         ("[trust]\nconfident_at = 1.5\n" + RULE, "trust.confident_at must be a number between"),
         ("[trust]\nscale = 0\n" + RULE, "must be > 0"),
-        ("[windows]\nbucket_minutes = 7\n" + RULE, "multiple of windows.bucket_minutes"),
+        ("[windows]\nbucket_minutes = 2\n" + RULE, "multiple of windows.bucket_minutes"),
+        ("[windows]\npeak_minutes = 7\n" + RULE, "multiple of windows.peak_minutes"),
         ("[windows]\ngroup_hours = 0\n" + RULE, "windows.group_hours must be an integer >= 1"),
         (RULE.replace('"likes"', '"lieks"'), "rules.r.feature must name a feature"),
         (RULE.replace('"behaviour"', '"ip"'), "rules.r.signal must be one of"),
