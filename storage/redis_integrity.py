@@ -14,8 +14,10 @@ Per actor (keys with the actor's hash tag, storage/keys.py ``integrity_actor``):
 
 Per device and per address a sorted set of the actors seen there recently
 (newest ``GROUP_CAP``), and per address hourly HyperLogLogs of its signed-in
-accounts and anonymous devices; per playback signature (content + shape) a sorted
-set of the actors who played it so.
+accounts and anonymous devices; per playback signature (content + the shape as
+the client reported it: events, watch time per event, furthest position; without
+the arrival intervals, which the network blurs) a sorted set of the actors who
+played it so.
 
 Round trips: :meth:`record` is one pipeline (one script per actor, one per
 device, address; plus the notes and trusts remembered from the last batch);
@@ -129,7 +131,11 @@ local function finish(sid, st, t)
     if oc and tonumber(ot) >= oldest then count = tonumber(oc) + 1 end
   end
   redis.call('HSET', g, key, string.format('%d,%d', count, t))
-  shapes[#shapes + 1] = redis.sha1hex(st[1] .. '\\t' .. shape)
+  -- Across actors only what the clients reported is compared: the intervals as the
+  -- server receives them carry network and queueing jitter, which splits one
+  -- script's identical playbacks into many shapes under load.
+  local reported = string.gsub(st[6], '/%-?%d+', '')
+  shapes[#shapes + 1] = redis.sha1hex(st[1] .. '\\t' .. st[4] .. '|' .. reported .. '|' .. st[5])
 end
 
 local fresh = {}

@@ -603,3 +603,35 @@ async def test_a_peak_is_the_most_in_any_five_minutes_wherever_the_clock_is(
     features = states["u:pacer"].features
     assert features.likes == likes
     assert features.likes_peak == peak
+
+
+@pytest.mark.parametrize("jitter_ms", [0, 400, 2_500])
+async def test_identical_scripted_playback_is_one_crowd_whatever_the_network_did(
+    redis_client, jitter_ms: int
+) -> None:
+    """Thirty fresh devices behind one address play the same script (start, three
+    10 s heartbeats, an end at 31.5 s). The network delays each event differently;
+    what the clients reported is identical, so they are one crowd. People playing
+    the same video report their own clocks, and stay apart."""
+    clock = FakeClock()
+    worker, _, enforcer, _ = make_worker(redis_client, clock)
+    tr = Traffic(seed=8)
+    rng = random.Random(jitter_ms)
+    script = [(0, 0, 0), (10_000, 10_000, 10_000), (10_000, 10_000, 20_000)]
+    script += [(10_000, 10_000, 30_000), (1_500, 1_500, 31_500)]
+    for i in range(30):
+        steps: list[Step] = [
+            (gap + (rng.randint(0, jitter_ms) if gap else 0), watched, position, None)
+            for gap, watched, position in script
+        ]
+        tr.session(f"d:bot-{i}", "c1", T0_MS + i * 2_000, steps, device=f"bot-{i}", addr="nat")
+    people = [f"d:person-{i}" for i in range(30)]
+    for i, actor in enumerate(people):
+        start = T0_MS + i * 2_000
+        tr.session(actor, "c1", start, tr.human_steps(32), device=actor[2:], addr="nat")
+    await run(worker, clock, deliveries_of(tr.items))
+    for i in range(30):
+        assert enforcer.of(f"d:bot-{i}") < RULES.exclude_below
+        assert "identical_crowd" in enforcer.reasons[f"d:bot-{i}"]
+    for actor in people:
+        assert enforcer.of(actor) >= RULES.confident_at, (actor, enforcer.reasons.get(actor))
