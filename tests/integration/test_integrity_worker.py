@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import fakeredis
 import orjson
 import pytest
 
@@ -635,3 +636,21 @@ async def test_identical_scripted_playback_is_one_crowd_whatever_the_network_did
         assert "identical_crowd" in enforcer.reasons[f"d:bot-{i}"]
     for actor in people:
         assert enforcer.of(actor) >= RULES.confident_at, (actor, enforcer.reasons.get(actor))
+
+
+async def test_the_embedded_redis_runs_the_same_scripts() -> None:
+    """fakeredis (the embedded mode's Redis) lacks parts of Redis's Lua API, such as
+    redis.sha1hex: the worker's scripts must run there too, with the same verdicts."""
+    fake = fakeredis.FakeAsyncRedis(decode_responses=True)
+    clock = FakeClock()
+    worker, _, enforcer, _ = make_worker(fake, clock)
+    tr = Traffic(seed=8)
+    script: list[Step] = [(0, 0, 0, None), (10_000, 10_000, 10_000, None)]
+    script += [(10_000, 10_000, 20_000, None), (1_500, 1_500, 21_500, None)]
+    for i in range(25):
+        tr.session(f"d:bot-{i}", "c1", T0_MS + i * 2_000, script, device=f"bot-{i}", addr="nat")
+    await run(worker, clock, deliveries_of(tr.items))
+    for i in range(25):
+        assert enforcer.of(f"d:bot-{i}") < RULES.exclude_below
+        assert "identical_crowd" in enforcer.reasons[f"d:bot-{i}"]
+    await fake.aclose()
