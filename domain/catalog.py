@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -10,6 +11,9 @@ from domain.contents import Content, ContentKind, check_id, check_registration
 from domain.deps import Deps
 from domain.errors import BadUserInput
 from domain.identity import Actor, require_role
+from domain.outages import is_outage
+
+log = logging.getLogger(__name__)
 
 REGISTRAR_ROLES = ("service", "admin")
 MAX_REGISTRATIONS = 500
@@ -50,7 +54,7 @@ async def register_content(
         return check_registration(existing, wanted)
     # Zeroed counters now, so reads of a new content never fall back to a recount.
     # As of 0: no event can predate the content, so none may be skipped as included.
-    await deps.counters.install(content_id, {}, [], 0, replace=False)
+    await _zeroed(deps.counters.install(content_id, {}, [], 0, replace=False))
     return wanted
 
 
@@ -81,10 +85,21 @@ async def register_contents(
     existing = await deps.contents.insert_many(list(wanted.values()))
     new = [cid for cid in wanted if cid not in existing]
     # Zeroed counters now, as register_content does, in one round trip.
-    await deps.counters.install_zeroed(new)
+    await _zeroed(deps.counters.install_zeroed(new))
     return [
         check_registration(existing[r.content_id], wanted[r.content_id])
         if r.content_id in existing
         else wanted[r.content_id]
         for r in registrations
     ]
+
+
+async def _zeroed(install: Awaitable[object]) -> None:
+    """Zeroed counters are a shortcut, not the truth (MongoDB is): with Redis down
+    the registration stands, and the first read after it recounts (zeros)."""
+    try:
+        await install
+    except Exception as exc:
+        if not is_outage(exc):
+            raise
+        log.warning("counters unavailable at registration; the first read recounts")

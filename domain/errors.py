@@ -64,3 +64,23 @@ class RateLimited(DomainError):
 
     def extensions(self) -> dict[str, object]:
         return {"retryAfterMs": self.retry_after_ms}
+
+
+class Unavailable(DomainError):
+    """A store the operation needs (MongoDB, or Redis where nothing can stand in for
+    it) did not answer in time. Nothing half-done is left: a write either landed
+    (and a retry with the same ``requestId`` replays it) or did not happen.
+    ``retry_after_ms`` is a hint, not a promise."""
+
+    code = "UNAVAILABLE"
+
+    def __init__(
+        self,
+        message: str = "a backing store is unavailable; retry shortly",
+        retry_after_ms: int = 1000,
+    ) -> None:
+        super().__init__(message)
+        self.retry_after_ms = retry_after_ms
+
+    def extensions(self) -> dict[str, object]:
+        return {"retryAfterMs": self.retry_after_ms}

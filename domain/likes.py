@@ -12,16 +12,18 @@ from domain.clock import to_ms
 from domain.contents import check_id
 from domain.counters import add
 from domain.deps import Deps
-from domain.errors import Conflict, ContentNotFound, RateLimited
-from domain.events import REACTION, EngagementEvent, reaction_event_id
+from domain.errors import Conflict, ContentNotFound, IdempotencyKeyReused, RateLimited, Unavailable
+from domain.events import REACTION, EngagementEvent, current_traceparent, reaction_event_id
 from domain.idempotency import IdempotencyRecord, fingerprint, in_use, replay
 from domain.identity import Actor, require_user
 from domain.integrity import Tier, difference, reaction_counters
+from domain.outages import is_outage
 from domain.ports import ReactionRecord
 from domain.rate_limits import ALLOWED, Action, RateLimiter, Verdict, subjects
 from domain.reactions import ReactionType, transition
-from domain.reads import counter_readings
+from domain.reads import counter_readings, recount
 from domain.summary import Summary, summarize
+from domain.tier_fallback import tiers_of
 from domain.view_sessions import viewer_key
 from workers.metrics import IDEMPOTENT_REPLAY, LIKE_NOOP
 
@@ -30,6 +32,13 @@ log = logging.getLogger(__name__)
 MAX_REQUEST_ID = 128
 # Optimistic concurrency: a viewer racing themselves (two taps) retries a few times.
 MAX_ATTEMPTS = 8
+# Redis down: the like response's summary is recounted from MongoDB, at most this
+# many at a time per process, each waiting at most RECOUNT_WAIT_S for its turn and
+# its answer; past that, UNAVAILABLE (the like itself has landed, and a retry with
+# the same requestId replays it).
+RECOUNT_CONCURRENCY = 4
+RECOUNT_WAIT_S = 2.0
+_recounts = asyncio.Semaphore(RECOUNT_CONCURRENCY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,9 +108,7 @@ async def set_reaction(
         return await _apply(deps, user, content_id, wanted, region, signals)
 
     fp = fingerprint(op, {"contentId": content_id, "reaction": wanted})
-    verdict, existing = await asyncio.gather(
-        limits, deps.idempotency.begin(user.user_id, request_id, fp)
-    )
+    verdict, (existing, claimed) = await asyncio.gather(limits, _begin(deps, user, request_id, fp))
     if existing is not None:
         # A retry of a request seen before gets its stored answer, over a limit or not.
         replayed = await _replay(deps, user, request_id, fp, existing)
@@ -109,13 +116,44 @@ async def set_reaction(
         return replayed
     try:
         _refuse_over_limit(verdict)
-        result = await _apply(deps, user, content_id, wanted, region, signals)
+        result = await _apply(
+            deps, user, content_id, wanted, region, signals, request=(request_id, fp)
+        )
     except BaseException:
         # Let a retry with the same key try again rather than wait for expiry.
-        await deps.idempotency.release(user.user_id, request_id)
+        if claimed:
+            await _quietly(deps.idempotency.release(user.user_id, request_id))
         raise
-    await deps.idempotency.complete(user.user_id, request_id, fp, result.to_dict())
+    if claimed:
+        # Lost with Redis: the reaction document still replays it (_apply).
+        await _quietly(deps.idempotency.complete(user.user_id, request_id, fp, result.to_dict()))
     return result
+
+
+async def _begin(
+    deps: Deps, user: Actor, request_id: str, fp: str
+) -> tuple[IdempotencyRecord | None, bool]:
+    """The idempotency claim: (the record seen before, whether this call holds the
+    claim). Redis down: no claim, and the reaction document, written with the
+    request's id in the same write as the change, is what a retry replays from."""
+    try:
+        return await deps.idempotency.begin(user.user_id, request_id, fp), True
+    except Exception as exc:
+        if not is_outage(exc):
+            raise
+        log.warning("idempotency store unavailable; replaying from the reaction document")
+        return None, False
+
+
+async def _quietly(step: Any) -> None:
+    """An idempotency bookkeeping step after the write: its outage must not turn a
+    landed like into an error (the retry would then see ``changed: false``)."""
+    try:
+        await step
+    except Exception as exc:
+        if not is_outage(exc):
+            raise
+        log.warning("idempotency store unavailable after the write: %r", exc)
 
 
 async def _limits(
@@ -161,6 +199,8 @@ async def _apply(
     wanted: ReactionType | None,
     region: str,
     signals: Mapping[str, str | None] | None = None,
+    *,
+    request: tuple[str, str] | None = None,
 ) -> LikeResult:
     for _ in range(MAX_ATTEMPTS):
         # The actor's tier is read on every attempt, after a re-tiering may have
@@ -173,9 +213,11 @@ async def _apply(
         step = transition(before, wanted)
         pending = current.pending if current else ()
         if not step.changed:
-            LIKE_NOOP["like" if wanted is not None else "unlike"].inc()
+            replayed = _replayed_by_document(current, request)
+            if not replayed:
+                LIKE_NOOP["like" if wanted is not None else "unlike"].inc()
             summary = await _summary(deps, content_id, pending)
-            return LikeResult(content_id, before, False, summary.for_viewer(before))
+            return LikeResult(content_id, before, replayed, summary.for_viewer(before))
         now = deps.clock.now()
         version = (current.version if current else 0) + 1
         # What the document counted in its tier, out; what it counts now, in.
@@ -198,8 +240,11 @@ async def _apply(
                 # device ("device"); never the address itself.
                 **(signals or {}),
             },
+            traceparent=current_traceparent(),
         )
-        record = ReactionRecord(content_id, user.user_id, wanted, version, now, tier=tier)
+        record = ReactionRecord(
+            content_id, user.user_id, wanted, version, now, tier=tier, request=request
+        )
         if await deps.reactions.save(record, version - 1, event):
             break
     else:
@@ -214,17 +259,37 @@ async def _apply(
     return LikeResult(content_id, wanted, True, summary.for_viewer(wanted))
 
 
+def _replayed_by_document(current: ReactionRecord | None, request: tuple[str, str] | None) -> bool:
+    """Whether this no-op is a retry of the request that wrote ``current``: then it
+    answers as the first did (``changed: true``; the summary is today's). Reached
+    when Redis lost the idempotency record (down, restarted empty, or expired)."""
+    if current is None or request is None or current.request is None:
+        return False
+    if current.request[0] != request[0]:
+        return False
+    if current.request[1] != request[1]:
+        raise IdempotencyKeyReused(
+            "requestId was already used with different input; use a new requestId"
+        )
+    return True
+
+
 async def _tier(deps: Deps, user: Actor) -> Tier:
     if deps.tiers is None:
         return Tier.TRUSTED
     actor = viewer_key(user.user_id, None)
-    return (await deps.tiers.get_many([actor])).get(actor, Tier.TRUSTED)
+    return (await tiers_of(deps, [actor])).get(actor, Tier.TRUSTED)
 
 
 async def _summary(deps: Deps, content_id: str, own: tuple[EngagementEvent, ...]) -> Summary:
     """Read-your-writes: the caller's own changes show even before the aggregator
     applied them (every own event still in the outbox is probed)."""
-    reading = (await deps.counters.read([content_id], own)).get(content_id)
+    try:
+        reading = (await deps.counters.read([content_id], own)).get(content_id)
+    except Exception as exc:
+        if not is_outage(exc):
+            raise
+        return await _recounted(deps, content_id)
     if reading is None:
         # A rebuild recounts MongoDB, which already holds these changes.
         reading = (await counter_readings(deps, [content_id]))[content_id]
@@ -234,3 +299,15 @@ async def _summary(deps: Deps, content_id: str, own: tuple[EngagementEvent, ...]
         if event.event_id not in reading.applied and event.occurred_at_ms > reading.asof_ms:
             counters = add(counters, dict(event.deltas))
     return summarize(content_id, counters, reading.unique_viewers)
+
+
+async def _recounted(deps: Deps, content_id: str) -> Summary:
+    """The summary from MongoDB alone (Redis is down), which holds every landed
+    change, the caller's included; bounded by RECOUNT_CONCURRENCY and RECOUNT_WAIT_S."""
+    try:
+        async with asyncio.timeout(RECOUNT_WAIT_S):
+            async with _recounts:
+                truth = (await recount(deps, [content_id]))[content_id]
+    except TimeoutError as exc:
+        raise Unavailable("counters are unavailable; the change was saved, retry to read") from exc
+    return summarize(content_id, truth.counters, len(truth.unique_members))

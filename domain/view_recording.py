@@ -29,8 +29,10 @@ from domain.events import (
 )
 from domain.identity import Actor, require_user
 from domain.integrity import Tier, view_counters
+from domain.outages import is_outage
 from domain.ports import DedupeMark, StoredSession, ViewPorts
 from domain.rate_limits import Action, RateLimiter, subjects
+from domain.tier_fallback import tiers_of
 from domain.view_policy import ClientPlatform, DedupeScope, PolicyBook, ViewPolicy, ViewSource
 from domain.view_sessions import (
     SessionStatus,
@@ -299,6 +301,53 @@ def _mark_keys(
     return sorted(wanted)
 
 
+async def _marks(
+    views: ViewPorts, wanted: Sequence[tuple[str, str]]
+) -> Mapping[tuple[str, str], DedupeMark] | None:
+    """The dedupe marks, or None when Redis, which keeps them, is down."""
+    try:
+        return await views.marks.get_many(wanted)
+    except Exception as exc:
+        if not is_outage(exc):
+            raise
+        log.warning("view dedupe marks unavailable; sessions under a dedupe window wait")
+        return None
+
+
+async def _claim(
+    views: ViewPorts, claims: Sequence[tuple[str, str, str, timedelta]], now: datetime
+) -> Collection[str] | None:
+    """The sessions that lost their claim, or None when Redis is down."""
+    try:
+        return await views.marks.claim_many(
+            [(cid, key, sid, now, window) for cid, key, sid, window in claims]
+        )
+    except Exception as exc:
+        if not is_outage(exc):
+            raise
+        return None
+
+
+def _keyed(
+    events: Sequence[ViewEvent],
+    todo: Sequence[int],
+    stored: Mapping[str, StoredSession],
+    book: PolicyBook,
+    contents: Mapping[str, Content],
+) -> set[int]:
+    """The events whose session falls under a cross-session dedupe window. Without
+    the marks (Redis down) none of them may make its session count: the session keeps
+    its watch time and counts at a later event once Redis is back, or not at all:
+    an outage can under-count such views, never count one twice."""
+    out = set()
+    for i in todo:
+        ev = events[i]
+        session = _prev(stored, ev)
+        if dedupe_key(_policy(book, contents[ev.content_id], session, ev), session or ev):
+            out.add(i)
+    return out
+
+
 async def record_views(
     deps: Deps,
     actor: Actor | None,
@@ -342,26 +391,33 @@ async def record_views(
             stored = await views.sessions.get_many(
                 list(dict.fromkeys(events[i].session_id for i in todo))
             )
-        marks = await views.marks.get_many(_mark_keys(events, todo, stored, book, contents))
+        marks = await _marks(views, _mark_keys(events, todo, stored, book, contents))
+        held = (
+            limited if marks is not None else limited | _keyed(events, todo, stored, book, contents)
+        )
         plan = _decide(
-            events, todo, stored, marks, book, contents, now, region=region, limited=limited
+            events, todo, stored, marks or {}, book, contents, now, region=region, limited=held
         )
-        lost = await views.marks.claim_many(
-            [(cid, key, sid, now, window) for cid, key, sid, window in plan.claims]
-        )
-        if lost:
+        lost = await _claim(views, plan.claims, now) if marks is not None else set()
+        if lost is None:
+            # Redis went away between the read and the claim: decide as without marks.
+            marks, held = {}, limited | _keyed(events, todo, stored, book, contents)
+            plan = _decide(
+                events, todo, stored, marks, book, contents, now, region=region, limited=held
+            )
+        elif lost:
             # Another session won the window between our read and our claim.
             plan = _decide(
                 events,
                 todo,
                 stored,
-                marks,
+                marks or {},
                 book,
                 contents,
                 now,
                 lost,
                 region=region,
-                limited=limited,
+                limited=held,
             )
         writes = []
         for sid, session in plan.sessions.items():
@@ -426,9 +482,7 @@ def _observe(started: float, n: int, deduped: Sequence[str], repeated: int) -> N
 
 async def _tiers(deps: Deps, events: Sequence[ViewEvent]) -> Mapping[str, Tier]:
     """The integrity tier of each viewer of the batch (absent: trusted)."""
-    if deps.tiers is None:
-        return {}
-    return await deps.tiers.get_many(list(dict.fromkeys(e.viewer_key for e in events)))
+    return await tiers_of(deps, list(dict.fromkeys(e.viewer_key for e in events)))
 
 
 async def _first_read(

@@ -9,6 +9,7 @@ from graphql.error import GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import MaskErrors
 
 from domain.errors import DomainError
+from domain.outages import as_unavailable
 
 log = logging.getLogger("likeview.errors")
 
@@ -104,5 +105,12 @@ class ErrorCodes(MaskErrors):
                     return self._with_code(error, error.message, error.extensions["code"])
                 return error
             return self._with_code(error, error.message, _code_for_graphql(error))
+        unavailable = as_unavailable(original)
+        if unavailable is not None:
+            # A store that did not answer is not a bug: one line, no traceback.
+            log.warning("store unavailable: %s: %s", type(original).__name__, original)
+            return self._with_code(
+                error, unavailable.message, unavailable.code, unavailable.extensions()
+            )
         log.error("unexpected error in resolver", exc_info=original)
         return self._with_code(error, self.error_message, INTERNAL)

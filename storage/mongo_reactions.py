@@ -38,6 +38,7 @@ def _record(doc: dict[str, Any]) -> ReactionRecord:
         updated_at=doc["updated_at"],
         pending=tuple(EngagementEvent.from_dict(e) for e in doc.get("outbox", ())),
         tier=tier_from(doc.get("tier")),
+        request=(req["id"], req["fp"]) if (req := doc.get("request")) else None,
     )
 
 
@@ -62,6 +63,10 @@ class MongoReactions:
             "updated_at": record.updated_at,
             "version": record.version,
             "tier": record.tier.value,
+            # Cleared by a write without a requestId: only this version's request replays.
+            "request": {"id": record.request[0], "fp": record.request[1]}
+            if record.request
+            else None,
         }
         if expected_version == 0:
             try:

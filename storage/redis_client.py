@@ -38,13 +38,31 @@ class HiredisPackedUnixConnection(_HiredisPacking, UnixDomainSocketConnection):
     pass
 
 
-def open_redis(url: str, max_connections: int = 256, wait_s: float = 5.0) -> aioredis.Redis:
+def open_redis(
+    url: str,
+    max_connections: int = 256,
+    wait_s: float = 5.0,
+    *,
+    socket_timeout_s: float | None = 5.0,
+    connect_timeout_s: float | None = 2.0,
+) -> aioredis.Redis:
     """A client over a blocking pool: at ``max_connections`` a command waits up to
     ``wait_s`` for a connection to come back instead of failing at once (redis-py's
     default pool raises MaxConnectionsError, which a burst of requests beside the
-    workers' blocking reads reached: docs/PERFORMANCE.md, scenario 9)."""
+    workers' blocking reads reached: docs/PERFORMANCE.md, scenario 9).
+
+    A reply slower than ``socket_timeout_s`` (a connection slower than
+    ``connect_timeout_s``) raises redis-py's TimeoutError, which the API answers as
+    UNAVAILABLE: without it a stalled Redis held every request, and its connection,
+    forever. It must exceed the workers' blocking reads (1 s), which share the pool.
+    """
     pool = aioredis.BlockingConnectionPool.from_url(
-        url, max_connections=max_connections, timeout=wait_s, decode_responses=True
+        url,
+        max_connections=max_connections,
+        timeout=wait_s,
+        decode_responses=True,
+        socket_timeout=socket_timeout_s,
+        socket_connect_timeout=connect_timeout_s,
     )
     client = aioredis.Redis(connection_pool=pool)
     if _PACKER is not None:
