@@ -100,7 +100,9 @@ async def consume(
     (``process`` does), until ``stop``.
 
     Deliveries a dead consumer left are claimed on a timer, busy or not: a derived
-    view's guard against applying twice holds for a while, not for ever. A failed
+    view's guard against applying twice holds for a while, not for ever. The timer
+    runs at a quarter of ``claim_idle_ms``, so an entry is taken over at most
+    1.25 x ``claim_idle_ms`` after its consumer died. A failed
     batch is retried from this consumer's own pending entries after a second.
     ``block_ms`` may be a function, for a worker that must wake sooner while it
     holds something back (the trending worker's throttled lists)."""
@@ -114,7 +116,7 @@ async def consume(
             else:
                 block = block_ms() if callable(block_ms) else block_ms
                 items = await consumer.read(batch, block)
-            if time.monotonic() - last_claim >= claim_idle_ms / 1000:
+            if time.monotonic() - last_claim >= claim_idle_ms / 4000:
                 last_claim = time.monotonic()
                 items += await consumer.claim_stale(claim_idle_ms, batch)
             await process(items)

@@ -22,6 +22,7 @@ from resolvers.context import Info
 from schema.engagement import EngagementSummary
 from subscriptions.messages import LiveChannels, counts_version, decode_counts, decode_mine
 from subscriptions.ordering import Shown, Step, accepts_read, advance, on_counts
+from subscriptions.retry import until_available
 
 
 async def engagement_updated(
@@ -43,7 +44,9 @@ async def engagement_updated(
         list(by_channel), control=control, rank=counts_version
     ) as updates:
         shown: dict[str, Shown] = {}
-        for snap in await snapshots(deps, actor, ids):
+        # Opened during an outage: wait for the store rather than error and complete.
+        first = await until_available(lambda: snapshots(deps, actor, ids), what="live snapshot")
+        for snap in first:
             shown[snap.summary.content_id] = Shown(snap.version, snap.summary, snap.own_pending)
             yield EngagementSummary.from_domain(snap.summary)
         async for update in updates:
@@ -79,7 +82,8 @@ async def _reread(
     if not wanted:
         return []
     pushes: list[EngagementSummary] = []
-    for snap in await snapshots(deps, actor, wanted):
+    fresh = await until_available(lambda: snapshots(deps, actor, wanted), what="live resync")
+    for snap in fresh:
         cid = snap.summary.content_id
         if not accepts_read(shown[cid], snap.version):
             continue

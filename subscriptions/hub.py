@@ -21,10 +21,17 @@ from dataclasses import dataclass, field
 from types import TracebackType
 
 from broadcaster import Broadcast
+from prometheus_client import Counter
 
 from subscriptions.coalesce import SlotTable
 
 log = logging.getLogger(__name__)
+
+# Each one resynced every open subscription (a fresh snapshot each).
+PUBSUB_RECONNECTS = Counter(
+    "likeview_live_pubsub_reconnects_total",
+    "Pub/sub connections rebuilt after an error or a silent connection",
+)
 
 BroadcastFactory = Callable[[], Broadcast]
 Clock = Callable[[], float]
@@ -356,6 +363,7 @@ class LiveHub:
                     await self._teardown()
                 else:
                     self.reconnects += 1
+                    PUBSUB_RECONNECTS.inc()
                     self._resync_all()
                     return
             # Backoff outside the lock so subscribers can still come and go.

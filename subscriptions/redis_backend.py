@@ -9,12 +9,19 @@ Two upstream defects of broadcaster 0.3.1 are fixed here:
   ``next_published()`` waits forever. Here the failure is re-raised from
   ``next_published()`` so broadcaster's listener task ends with it and
   ``LiveHub`` can rebuild everything.
+
+A pub/sub connection can also die silently: a proxy or a NAT that stops
+forwarding without a reset leaves the socket open and quiet, and pushes just
+stop. The listener therefore pings when it has heard nothing for half of
+``health_check_s`` and fails when the PING goes unanswered for the other half,
+so a dead connection is noticed within ``health_check_s`` (LIVE_PUBSUB_HEALTH_S).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from typing import Any
 
 from broadcaster import Event
@@ -28,15 +35,42 @@ class BackendClosedError(ConnectionError):
     """The pub/sub connection failed or was closed; build a new backend."""
 
 
+class PubSubSilentError(TimeoutError):
+    """The pub/sub connection stopped answering (no reset, no data, no PONG)."""
+
+
 class FixedRedisBackend(RedisBackend):
-    def __init__(self, url: str) -> None:
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        health_check_s: float = 5.0,
+        publish_client: aioredis.Redis | None = None,
+        subscribe_client: aioredis.Redis | None = None,
+    ) -> None:
+        """From a URL, or from two clients (Redis Sentinel: storage/redis_sentinel.py);
+        ``subscribe_client`` must not retry (see below)."""
         # Deliberately not calling super().__init__: its pub/sub client would
         # retry, and the listener below replaces the upstream one entirely.
-        self._conn = aioredis.Redis.from_url(url)
-        # redis-py would otherwise reconnect and resubscribe silently, losing
-        # whatever was published meanwhile without anyone noticing. Failing
-        # loudly lets the hub resync its subscribers.
-        self._sub_conn = aioredis.Redis.from_url(url, retry=Retry(NoBackoff(), 0))
+        if health_check_s <= 0:
+            raise ValueError("health_check_s must be positive")
+        self._health_s = health_check_s
+        if url is not None:
+            # Bounded connects and handshakes: a silent peer must not hang a
+            # reconnect (the health check covers only an established connection).
+            timeouts: dict[str, Any] = {
+                "socket_connect_timeout": health_check_s,
+                "socket_timeout": health_check_s,
+            }
+            publish_client = aioredis.Redis.from_url(url, **timeouts)
+            # redis-py would otherwise reconnect and resubscribe silently, losing
+            # whatever was published meanwhile without anyone noticing. Failing
+            # loudly lets the hub resync its subscribers.
+            subscribe_client = aioredis.Redis.from_url(url, retry=Retry(NoBackoff(), 0), **timeouts)
+        if publish_client is None or subscribe_client is None:
+            raise ValueError("FixedRedisBackend needs a url or both clients")
+        self._conn = publish_client
+        self._sub_conn = subscribe_client
         self._pubsub = self._sub_conn.pubsub()
         self._ready = asyncio.Event()
         self._queue: asyncio.Queue[Event] = asyncio.Queue()
@@ -129,9 +163,7 @@ class FixedRedisBackend(RedisBackend):
                     self._ready.clear()
                     await self._ready.wait()
                     continue
-                message = await self._pubsub.get_message(timeout=None)
-                if message is not None:
-                    self._handle(message)
+                await self._listen_checked()
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -141,8 +173,31 @@ class FixedRedisBackend(RedisBackend):
             # Broadcast.disconnect re-raises the listener error first).
             await self._close_connections()
 
+    async def _listen_checked(self) -> None:
+        """Read messages while subscribed; raise PubSubSilentError when the
+        connection stays quiet and does not answer a PING."""
+        half = self._health_s / 2
+        heard = time.monotonic()
+        ping_sent: float | None = None
+        while self._pubsub.subscribed:
+            message = await self._pubsub.get_message(timeout=half)
+            now = time.monotonic()
+            if message is not None:
+                heard, ping_sent = now, None
+                self._handle(message)
+            elif ping_sent is None:
+                if now - heard >= half:
+                    await self._pubsub.ping()
+                    ping_sent = now
+            elif now - ping_sent >= half:
+                raise PubSubSilentError(
+                    f"no data and no PONG on the pub/sub connection for {now - heard:.1f}s"
+                )
+
     def _handle(self, message: dict[str, Any]) -> None:
         kind = message["type"]
+        if kind == "pong":
+            return
         channel = _text(message["channel"])
         if kind == "message":
             self._queue.put_nowait(Event(channel=channel, message=_text(message["data"])))
@@ -158,12 +213,11 @@ class FixedRedisBackend(RedisBackend):
                     waiter.set_exception(BackendClosedError(str(exc)))
 
     async def _close_connections(self) -> None:
-        with contextlib.suppress(Exception):
-            await self._pubsub.aclose()
-        with contextlib.suppress(Exception):
-            await self._sub_conn.aclose()
-        with contextlib.suppress(Exception):
-            await self._conn.aclose()
+        # Bounded: closing a connection whose peer went silent must not hang the hub.
+        for close in (self._pubsub.aclose, self._sub_conn.aclose, self._conn.aclose):
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(self._health_s):
+                    await close()
 
 
 def _text(value: bytes | str) -> str:

@@ -7,8 +7,9 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 
+import tracing
 from domain.events import REACTION, EngagementEvent
-from domain.log import Delivery, EventConsumer, drain, events_of
+from domain.log import Delivery, EventConsumer, consume, drain, events_of
 from domain.ports import CounterStore, Publisher
 from subscriptions.messages import encode_counts, encode_mine
 from workers.metrics import BATCHES, COUNTER_LAG, EVENTS_APPLIED
@@ -44,6 +45,15 @@ class Aggregator:
     async def process(self, deliveries: Sequence[Delivery]) -> int:
         if not deliveries:
             return 0
+        if tracing.tracer is not None:
+            from tracing.spans import applying
+
+            # The apply continues (or links to) the traces of the likes it counts.
+            with applying(events_of(deliveries)):
+                return await self._process(deliveries)
+        return await self._process(deliveries)
+
+    async def _process(self, deliveries: Sequence[Delivery]) -> int:
         by_partition: dict[int, list[Delivery]] = {}
         for d in deliveries:
             by_partition.setdefault(d.partition, []).append(d)
@@ -90,7 +100,13 @@ class Aggregator:
         if not messages:
             return
         try:
-            await self._publisher.publish(messages)
+            if tracing.tracer is not None:
+                from tracing.spans import publishing
+
+                with publishing(len(messages)):
+                    await self._publisher.publish(messages)
+            else:
+                await self._publisher.publish(messages)
         except Exception:
             # Pub/sub is at-most-once anyway; subscribers resync on (re)connect.
             log.warning("publishing live updates failed", exc_info=True)
@@ -102,17 +118,14 @@ class Aggregator:
     async def run(self, stop: asyncio.Event) -> None:
         await self._consumer.ensure_groups()
         await self.run_once()
-        idle_rounds = 0
-        while not stop.is_set():
-            try:
-                items = await self._consumer.read(self._batch, self._block_ms)
-                if not items:
-                    idle_rounds += 1
-                    if idle_rounds % 20 == 0:
-                        items = await self._consumer.claim_stale(self._claim_idle_ms, self._batch)
-                await self.process(items)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("aggregator batch failed; retrying")
-                await asyncio.sleep(1)
+        # The shared loop claims a dead consumer's entries on a timer, busy or not:
+        # claiming only when idle left them pending for as long as load lasted.
+        await consume(
+            self._consumer,
+            self.process,
+            stop,
+            name="aggregator",
+            batch=self._batch,
+            block_ms=self._block_ms,
+            claim_idle_ms=self._claim_idle_ms,
+        )
