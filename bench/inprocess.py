@@ -132,9 +132,17 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--mode", choices=["feed", "like"], default="feed")
     p.add_argument("--cards", type=int, default=50, help="ids per feed request (1-100)")
     p.add_argument("--requests", type=int, default=3000)
+    p.add_argument(
+        "--redis-cluster-url", help="a running, empty Redis Cluster instead (bench/cluster.py)"
+    )
     args = p.parse_args(argv)
-    redis = Redis(Path(tempfile.mkdtemp(prefix="likeview-inprocess-")))
-    os.environ["REDIS_URL"] = redis.url
+    redis = None
+    if args.redis_cluster_url:
+        os.environ.pop("REDIS_URL", None)
+        os.environ["REDIS_CLUSTER_URL"] = args.redis_cluster_url
+    else:
+        redis = Redis(Path(tempfile.mkdtemp(prefix="likeview-inprocess-")))
+        os.environ["REDIS_URL"] = redis.url
     os.environ.setdefault("ACCESS_LOG", "false")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     try:
@@ -142,7 +150,8 @@ def main(argv: list[str] | None = None) -> None:
 
         uvloop.run(measure(args))
     finally:
-        redis.stop()
+        if redis is not None:
+            redis.stop()
 
 
 if __name__ == "__main__":

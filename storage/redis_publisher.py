@@ -16,5 +16,7 @@ class RedisPublisher:
             return
         pipe = self._r.pipeline(transaction=False)
         for channel, message in messages.items():
-            pipe.publish(channel, message)
+            # Not pipe.publish, which redis-py's cluster pipeline refuses; on a cluster
+            # each PUBLISH goes to its channel's slot node and reaches every node.
+            pipe.execute_command("PUBLISH", channel, message)
         await pipe.execute()

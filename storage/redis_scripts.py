@@ -42,7 +42,9 @@ class PipelinedScript:
     async def _send(self, client: aioredis.Redis, calls: Sequence[Call]) -> list[Any]:
         pipe = client.pipeline(transaction=False)
         for keys, args in calls:
-            pipe.evalsha(self.sha, len(keys), *keys, *args)
+            # Not pipe.evalsha: redis-py's cluster pipeline refuses that method (keys
+            # could span slots), while execute_command routes EVALSHA by its keys.
+            pipe.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
         return list(await pipe.execute())
 
 

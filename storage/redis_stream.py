@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,7 @@ __all__ = [
     "raw_views_of",
 ]
 from storage.keys import Keys
+from storage.redis_cluster import is_cluster
 
 
 def encode(events: Sequence[EngagementEvent]) -> dict[str, bytes]:
@@ -181,6 +183,12 @@ class RedisEventLag:
         return out
 
 
+def _stream_gone(exc: ResponseError) -> bool:
+    # NOGROUP: no group (a flush took it); UNBLOCKED: a blocked read's stream was
+    # deleted under it (FLUSHALL while the worker waited).
+    return "NOGROUP" in str(exc) or "UNBLOCKED" in str(exc)
+
+
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -202,6 +210,9 @@ class RedisEventConsumer:
         self._consumer = consumer
         self._partitions = list(partitions if partitions is not None else range(keys.partitions))
         self._by_stream = {keys.stream(p): p for p in self._partitions}
+        # On a cluster each partition's stream is its own slot: one XREADGROUP per stream.
+        self._per_stream = is_cluster(client) and len(self._by_stream) > 1
+        self._inflight: dict[str, asyncio.Task[Any]] = {}
 
     async def ensure_groups(self) -> None:
         for stream in self._by_stream:
@@ -216,6 +227,8 @@ class RedisEventConsumer:
     ) -> list[Delivery]:
         """New deliveries, or with ``pending`` this consumer's unacknowledged ones."""
         start = "0" if pending else ">"
+        if self._per_stream:
+            return await self._read_per_stream(start, count, block_ms)
         streams: Any = dict.fromkeys(self._by_stream, start)
         try:
             reply = await self._r.xreadgroup(
@@ -226,12 +239,72 @@ class RedisEventConsumer:
                 block=block_ms,
             )
         except ResponseError as exc:
-            if "NOGROUP" not in str(exc):
+            if not _stream_gone(exc):
                 raise
             # The stream was flushed or trimmed away with its group: start again.
             await self.ensure_groups()
             return []
         return self._deliveries(reply)
+
+    async def _read_per_stream(
+        self, start: str, count: int, block_ms: int | None
+    ) -> list[Delivery]:
+        """A cluster read. Without blocking: one XREADGROUP per stream in one cluster
+        pipeline (one round trip per node, concurrently). Blocking: one blocked read per
+        stream, kept in flight across calls, so a stream with news returns at once and
+        the others' reads, never cancelled, hand over what they got in a later call."""
+        if start != ">" or not block_ms:
+            # A stream with a read in flight is skipped: the next event goes to it.
+            names = [s for s in self._by_stream if start != ">" or s not in self._inflight]
+            pipe = self._r.pipeline(transaction=False)
+            for stream in names:
+                pipe.xreadgroup(self._group, self._consumer, {stream: start}, count=count)
+            replies = list(await pipe.execute(raise_on_error=False)) if names else []
+            return await self._replies(self._collect_inflight() + replies)
+        for stream in self._by_stream:
+            if stream not in self._inflight:
+                self._inflight[stream] = asyncio.create_task(
+                    self._blocked_read(stream, count, block_ms), name=f"xreadgroup-{stream}"
+                )
+        try:
+            await asyncio.wait(self._inflight.values(), return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            # The worker stops: what these reads deliver stays pending, for the
+            # next start's own pending read or another consumer's claim.
+            for task in self._inflight.values():
+                task.cancel()
+            self._inflight.clear()
+            raise
+        return await self._replies(self._collect_inflight())
+
+    async def _blocked_read(self, stream: str, count: int, block_ms: int) -> Any:
+        streams: Any = {stream: ">"}
+        return await self._r.xreadgroup(
+            self._group, self._consumer, streams, count=count, block=block_ms
+        )
+
+    def _collect_inflight(self) -> list[Any]:
+        replies: list[Any] = []
+        for stream in [s for s, t in self._inflight.items() if t.done()]:
+            task = self._inflight.pop(stream)
+            if not task.cancelled():
+                replies.append(task.exception() or task.result())
+        return replies
+
+    async def _replies(self, replies: Sequence[Any]) -> list[Delivery]:
+        out: list[Delivery] = []
+        nogroup = False
+        for reply in replies:
+            if isinstance(reply, ResponseError) and _stream_gone(reply):
+                nogroup = True
+            elif isinstance(reply, BaseException):
+                raise reply
+            else:
+                out += self._deliveries(reply)
+        if nogroup:
+            # The stream was flushed or trimmed away with its group: start again.
+            await self.ensure_groups()
+        return out
 
     async def claim_stale(self, min_idle_ms: int, count: int) -> list[Delivery]:
         """Take over deliveries a dead consumer left unacknowledged."""

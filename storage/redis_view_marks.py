@@ -59,7 +59,9 @@ class RedisViewMarks:
         groups = grouped(list(keys), lambda k: self._keys.partition(k[0]))
         pipe = self._r.pipeline(transaction=False)
         for group in groups.values():
-            pipe.mget([self._keys.view_dedupe(content_id, key) for content_id, key in group])
+            # Not pipe.mget, which redis-py's cluster pipeline refuses (storage/redis_scripts.py).
+            names = [self._keys.view_dedupe(content_id, key) for content_id, key in group]
+            pipe.execute_command("MGET", *names)
         out: dict[tuple[str, str], DedupeMark] = {}
         for group, values in zip(groups.values(), await pipe.execute(), strict=True):
             for wanted, raw in zip(group, values, strict=True):

@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 import pytest
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 
 from tests.e2e.helpers import ALLOWED_ORIGINS, LIVE_RATE, PARTITIONS, SECRET, Server
 
@@ -66,9 +67,10 @@ def serving(redis_proc: Any, tmp_path_factory: Any, **extra_env: str) -> Iterato
     port = _free_port()
     redis_url = f"redis://{redis_proc.host}:{redis_proc.port}/0"
     prefix = f"e2e{uuid.uuid4().hex[:10]}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MONGODB_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MONGODB_", "REDIS_"))}
+    # A Redis Cluster (tests/cluster/cluster.py) is named by its seed node.
+    env["REDIS_CLUSTER_URL" if getattr(redis_proc, "cluster", False) else "REDIS_URL"] = redis_url
     env.update(
-        REDIS_URL=redis_url,
         JWT_SECRET=SECRET,
         LIVE_MAX_UPDATES_PER_SECOND=str(LIVE_RATE),
         ALLOWED_ORIGINS=",".join(ALLOWED_ORIGINS),
@@ -100,6 +102,17 @@ def serving(redis_proc: Any, tmp_path_factory: Any, **extra_env: str) -> Iterato
             proc.wait(timeout=5)
 
 
+if os.environ.get("LIKEVIEW_TEST_REDIS") == "cluster":
+    # The e2e modules on a local Redis Cluster (make test-cluster) instead of one Redis.
+
+    @pytest.fixture(scope="session")
+    def redis_proc(tmp_path_factory: Any) -> Iterator[Any]:
+        from tests.cluster.cluster import local_cluster
+
+        with local_cluster(tmp_path_factory.mktemp("cluster")) as cluster:
+            yield cluster
+
+
 @pytest.fixture(scope="module")
 def likeview_server(redis_proc, tmp_path_factory) -> Iterator[Server]:
     with serving(redis_proc, tmp_path_factory) as server:
@@ -116,9 +129,13 @@ async def http(likeview_server: Server) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-async def redis_probe(likeview_server: Server) -> AsyncIterator[aioredis.Redis]:
+async def redis_probe(likeview_server: Server, redis_proc: Any) -> AsyncIterator[aioredis.Redis]:
     """Read-only looks at the server's Redis (this never flushes anything)."""
-    client = aioredis.Redis.from_url(likeview_server.redis_url, decode_responses=True)
+    client: Any = (
+        RedisCluster.from_url(likeview_server.redis_url, decode_responses=True)
+        if getattr(redis_proc, "cluster", False)
+        else aioredis.Redis.from_url(likeview_server.redis_url, decode_responses=True)
+    )
     try:
         yield client
     finally:
