@@ -15,6 +15,7 @@ from domain.ports import (
     IntegrityPorts,
     NotificationStore,
     ReactionRepository,
+    SnapshotPorts,
     TierMirror,
     TrendingStore,
     ViewPorts,
@@ -44,3 +45,5 @@ class Deps:
     integrity: IntegrityPorts | None = None
     # Creator notifications (domain/notification_reads.py), kept by the notifier worker.
     notifications: NotificationStore | None = None
+    # Counter snapshots: a Redis miss restores from one instead of recounting.
+    snapshots: SnapshotPorts | None = None

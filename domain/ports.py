@@ -32,6 +32,9 @@ class ReactionRecord:
     pending: tuple[EngagementEvent, ...] = ()
     # The tier its actor had when it was last written (domain/integrity.py).
     tier: Tier = Tier.TRUSTED
+    # (requestId, fingerprint) of the like or unlike that wrote this version: a retry
+    # replays from it when Redis lost or never held the idempotency record.
+    request: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -432,3 +435,84 @@ class NotificationStore(Protocol):
 
     async def expire(self, now: datetime, limit: int) -> int:
         """Remove notifications past ``expires_at`` (the embedded mode has no TTL index)."""
+
+
+# --- counter snapshots (domain/counter_snapshots.py) ---------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Capture:
+    """A content's counters and HyperLogLog as Redis held them at one instant."""
+
+    token: str
+    counters: dict[str, int]
+    registers: bytes  # the HyperLogLog's raw encoding (b"" when it has none)
+    asof_ms: int  # the counters' last recount: events up to it are in them
+
+
+@dataclass(frozen=True, slots=True)
+class CounterSnapshot:
+    content_id: str
+    counters: dict[str, int]
+    registers: bytes
+    # Holds the effect of exactly the events that occurred at or before this.
+    watermark_ms: int
+    taken_ms: int
+    version: int = 1  # of the document's format
+
+
+class CounterCapture(Protocol):
+    """Redis: capture counters for a snapshot, install one back, changed contents."""
+
+    async def capture(self, content_id: str) -> Capture | None:
+        """None when Redis holds no counters for it. Opens a window in which applied
+        events are noted, closed by ``finish``."""
+
+    async def finish(
+        self, content_id: str, token: str, event_ids: Sequence[str]
+    ) -> frozenset[str] | None:
+        """Of ``event_ids``, those applied before the capture; None when the capture
+        can't tell any more (counters replaced, window lapsed, another capture)."""
+
+    async def install(
+        self,
+        content_id: str,
+        counters: Mapping[str, int],
+        registers: bytes,
+        members: Sequence[str],
+        asof_ms: int,
+        *,
+        replace: bool,
+    ) -> int | None:
+        """Counters and HyperLogLog (registers, then members added); the unique
+        viewers, or None when counters existed and ``replace`` is False."""
+
+    async def take_changed(self, before_ms: int, limit: int) -> list[str]:
+        """Up to about ``limit`` contents changed since they were last taken."""
+
+    async def requeue(self, content_ids: Sequence[str], at_ms: int) -> None: ...
+
+
+class CounterSnapshotStore(Protocol):
+    async def get_many(self, content_ids: Sequence[str]) -> dict[str, CounterSnapshot]: ...
+
+    async def save(self, snapshot: CounterSnapshot) -> bool:
+        """Store unless a snapshot with a later watermark is there already."""
+
+
+class DurableEvents(Protocol):
+    """The counted events MongoDB holds (the event log may be gone with Redis)."""
+
+    async def after(self, content_id: str, after_ms: int) -> list[EngagementEvent]:
+        """Every event of the content that changes counters and occurred after
+        ``after_ms``, each once."""
+
+
+@dataclass(slots=True)
+class SnapshotPorts:
+    capture: CounterCapture
+    store: CounterSnapshotStore
+    events: DurableEvents
+    # Events older than this (ms before now) may be gone from MongoDB (a TTL on
+    # the archive): a snapshot whose watermark is older is not restored from.
+    horizon_ms: int | None = None

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from domain.clock import to_ms
 from domain.contents import check_id
+from domain.counter_snapshots import restore
 from domain.counters import add
 from domain.deps import Deps
 from domain.errors import BadUserInput
@@ -17,7 +18,7 @@ from domain.identity import Actor
 from domain.ports import CounterReading, ReactionRecord
 from domain.reactions import ReactionType
 from domain.summary import Summary, summarize
-from workers.metrics import COUNTER_READS_RECOUNT, COUNTER_READS_REDIS
+from workers.metrics import COUNTER_READS_RECOUNT, COUNTER_READS_REDIS, COUNTER_READS_SNAPSHOT
 
 MAX_BATCH = 100
 MAX_PAGE = 100
@@ -56,18 +57,27 @@ async def recount(deps: Deps, content_ids: Sequence[str]) -> dict[str, Recount]:
 async def rebuild(
     deps: Deps, content_ids: Sequence[str], *, replace: bool
 ) -> dict[str, CounterReading]:
-    """Recount from MongoDB and install in Redis."""
+    """Recount from MongoDB and install in Redis; a miss (``replace=False``) is
+    restored from its counter snapshot instead where it has a usable one."""
     if not content_ids:
         return {}
+    out: dict[str, CounterReading] = {}
+    if not replace:
+        out = await restore(deps, content_ids)
+        COUNTER_READS_SNAPSHOT.inc(len(out))
+        content_ids = [cid for cid in content_ids if cid not in out]
+        if not content_ids:
+            return out
     # Taken before the recount: events up to here are in it, later ones apply on top.
     asof = to_ms(deps.clock.now())
-    out: dict[str, CounterReading] = {}
+    recounted = 0
     for cid, truth in (await recount(deps, content_ids)).items():
         await deps.counters.install(
             cid, truth.counters, truth.unique_members, asof, replace=replace
         )
         out[cid] = CounterReading(truth.counters, len(truth.unique_members))
-    COUNTER_READS_RECOUNT.inc(len(out))
+        recounted += 1
+    COUNTER_READS_RECOUNT.inc(recounted)
     return out
 
 

@@ -50,6 +50,11 @@ class Keys:
         # Contents the aggregator changed (score: when), for the reconciler to check first.
         return f"{self._tag(partition)}:touched"
 
+    def snapshot_touched(self, partition: int) -> str:
+        # Contents the aggregator changed since the snapshotter last took them (score:
+        # when): the same marks as touched(), kept apart so each worker takes its own.
+        return f"{self._tag(partition)}:snap-touched"
+
     def reconcile_sweep(self) -> str:
         # Where the reconciler's sweep of all contents stands, shared by every worker.
         return f"{self.prefix}:reconcile:sweep"

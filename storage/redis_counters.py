@@ -19,11 +19,16 @@ from storage.redis_scripts import Call, PipelinedScript, grouped
 # (evicted, flushed) are left absent: the next read recounts them from MongoDB,
 # which already holds every event's effect. Events no newer than the counters'
 # `_asof` (the time of their last recount) are already included in them. Changed
-# contents are noted in the partition's touched set (the last key), which the
-# reconciler checks first.
+# contents are noted in the partition's touched set (the key before last), which
+# the reconciler checks first, and in its snapshot set (the last key), which the
+# snapshotter takes. While a snapshot capture is open on a content (`_snap`: until
+# when), each event applied to it is noted as `_s:<id>`, so the snapshotter can
+# tell the events its capture included from those applied after it
+# (storage/redis_counter_snapshots.py).
 APPLY = """
 local applied = KEYS[1]
-local touched = KEYS[#KEYS]
+local touched = KEYS[#KEYS - 1]
+local snaptouched = KEYS[#KEYS]
 local now = tonumber(ARGV[1])
 redis.call('ZREMRANGEBYSCORE', applied, '-inf', now - tonumber(ARGV[2]))
 local pos = 4
@@ -32,14 +37,19 @@ for i = 1, tonumber(ARGV[3]) do
   local cnt, uv = KEYS[2 * i], KEYS[2 * i + 1]
   local n = tonumber(ARGV[pos]); pos = pos + 1
   local exists = redis.call('EXISTS', cnt) == 1
-  local asof = 0
-  if exists then asof = tonumber(redis.call('HGET', cnt, '_asof') or '0') end
+  local asof, snap = 0, 0
+  if exists then
+    local st = redis.call('HMGET', cnt, '_asof', '_snap')
+    asof, snap = tonumber(st[1] or '0'), tonumber(st[2] or '0')
+  end
+  local capturing = snap > now
   local changed = false
   for _ = 1, n do
     local eid, ts = ARGV[pos], tonumber(ARGV[pos + 1])
     local uniq, nf = ARGV[pos + 2], tonumber(ARGV[pos + 3])
     pos = pos + 4
     local fresh = redis.call('ZADD', applied, 'NX', now, eid) == 1
+    if fresh and capturing then redis.call('HSET', cnt, '_s:' .. eid, 1) end
     if fresh and exists and ts > asof then
       for k = 0, nf - 1 do
         redis.call('HINCRBY', cnt, ARGV[pos + 2 * k], ARGV[pos + 2 * k + 1])
@@ -56,8 +66,9 @@ for i = 1, tonumber(ARGV[3]) do
     if v < now then v = now end
     redis.call('HSET', cnt, '_last', now, '_v', string.format('%d', v))
     -- The content id is what follows the hash tag's "}:cnt:".
-    local at = string.find(cnt, '}:cnt:', 1, true)
-    redis.call('ZADD', touched, now, string.sub(cnt, at + 6))
+    local cid = string.sub(cnt, string.find(cnt, '}:cnt:', 1, true) + 6)
+    redis.call('ZADD', touched, now, cid)
+    redis.call('ZADD', snaptouched, now, cid)
     out[#out + 1] = {i, redis.call('HGETALL', cnt), redis.call('PFCOUNT', uv), v}
   end
 end
@@ -134,10 +145,12 @@ class RedisCounters:
         self._horizon = dedupe_horizon_ms
         self._apply = client.register_script(APPLY)
         self._install = client.register_script(INSTALL)
+        self._install_many = PipelinedScript(INSTALL)
         self._read = PipelinedScript(READ)
 
     async def load_scripts(self) -> None:
         await self._read.load(self._r)
+        await self._install_many.load(self._r)
 
     async def read(
         self, content_ids: Sequence[str], applied_probe: Sequence[EngagementEvent] = ()
@@ -197,7 +210,7 @@ class RedisCounters:
                 args += [e.event_id, e.occurred_at_ms, e.unique or "", len(e.deltas)]
                 for name, delta in e.deltas.items():
                     args += [name, delta]
-        keys.append(self._keys.touched(partition))
+        keys += [self._keys.touched(partition), self._keys.snapshot_touched(partition)]
         rows = await self._apply(keys=keys, args=args)
         return {
             order[int(i) - 1]: CounterReading(parse_counters(raw), int(uv), version=int(v))
@@ -223,8 +236,9 @@ class RedisCounters:
     async def install_zeroed(self, content_ids: Sequence[str]) -> None:
         if not content_ids:
             return
-        pipe = self._r.pipeline(transaction=False)
-        for cid in content_ids:
-            keys = [self._keys.counters(cid), self._keys.uniques(cid)]
-            await self._install(keys=keys, args=["0", 0, 0], client=pipe)
-        await pipe.execute()
+        # A PipelinedScript, not the Script on a pipeline, which a cluster pipeline refuses.
+        calls: list[Call] = [
+            ([self._keys.counters(cid), self._keys.uniques(cid)], ["0", 0, 0])
+            for cid in content_ids
+        ]
+        await self._install_many.run_many(self._r, calls)

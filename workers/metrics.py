@@ -145,11 +145,13 @@ VIEW_EVENT_SECONDS = Histogram(
 COUNTER_READS = Counter(
     "likeview_counter_reads_total",
     "Contents whose counters a summary or feed read took from Redis (source=redis) or "
-    "had to recount from MongoDB and install (source=recount)",
+    "had to recount from MongoDB and install (source=recount), or restored from a "
+    "counter snapshot (source=snapshot)",
     ["source"],
 )
 COUNTER_READS_REDIS = COUNTER_READS.labels(source="redis")
 COUNTER_READS_RECOUNT = COUNTER_READS.labels(source="recount")
+COUNTER_READS_SNAPSHOT = COUNTER_READS.labels(source="snapshot")
 
 # --- reconciliation drift --------------------------------------------------------
 
