@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,9 +29,12 @@ class EngagementEvent:
     # A member for the content's unique-viewer estimate (views only).
     unique: str | None = None
     data: Mapping[str, Any] = field(default_factory=dict)
+    # The W3C traceparent of the request that made it, when tracing is on (tracing/);
+    # None: not traced, and the field is not written.
+    traceparent: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "event_id": self.event_id,
             "kind": self.kind,
             "content_id": self.content_id,
@@ -41,6 +44,9 @@ class EngagementEvent:
             "unique": self.unique,
             "data": dict(self.data),
         }
+        if self.traceparent is not None:
+            out["traceparent"] = self.traceparent
+        return out
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> EngagementEvent:
@@ -53,7 +59,24 @@ class EngagementEvent:
             deltas={str(k): int(v) for k, v in dict(raw["deltas"]).items()},
             unique=raw.get("unique"),
             data=dict(raw.get("data") or {}),
+            traceparent=_traceparent(raw.get("traceparent")),
         )
+
+
+# Set by tracing/setup.py while tracing is on: the active span's traceparent. None
+# (tracing off): nothing is computed and events carry none.
+traceparent_source: Callable[[], str | None] | None = None
+
+
+def current_traceparent() -> str | None:
+    source = traceparent_source
+    return None if source is None else source()
+
+
+def _traceparent(raw: Any) -> str | None:
+    # Data from the log: kept only when it is a string of a traceparent's length
+    # (tracing/context.py parses it, and refuses what is not one).
+    return raw if isinstance(raw, str) and len(raw) == 55 else None
 
 
 def _digest(*parts: str) -> str:
