@@ -31,8 +31,12 @@ COPY resolvers ./resolvers
 COPY schema ./schema
 COPY storage ./storage
 COPY subscriptions ./subscriptions
+COPY tracing ./tracing
 COPY transport ./transport
 COPY workers ./workers
+# The reference app's committed build, served at /app/ (its dev sign-in is off whenever
+# JWT_SECRET is set).
+COPY web/app/dist ./web/app/dist
 # Bytecode now, owned by root: at run time nothing is written and nothing can be.
 RUN python -m compileall -q /app
 USER 10001:10001

@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test lint schema bench redis-server chromium promtool graphiql mutation
+.PHONY: run test test-cluster lint schema bench redis-server chromium promtool graphiql mutation sdk-test app app-check
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,11 +14,15 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
-# Tests need a real redis-server binary (each session starts a private one).
+# Tests need a real redis-server binary (each session starts a private one), and
+# the failover drill Debian's redis-sentinel.
 redis-server:
 	@command -v redis-server >/dev/null 2>&1 || { \
 	  echo "redis-server not found: installing it from Debian packages"; \
 	  apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; }
+	@command -v redis-sentinel >/dev/null 2>&1 || { \
+	  echo "redis-sentinel not found: installing it from Debian packages"; \
+	  apt-get update -qq && apt-get install -y -qq redis-sentinel >/dev/null; }
 
 # The alerting rules are checked and tested with promtool (ops/prometheus; Debian's
 # prometheus package ships it).
@@ -42,6 +46,32 @@ $(GRAPHIQL_STAMP): web/graphiql/package-lock.json
 
 graphiql: $(GRAPHIQL_STAMP)
 
+# The browser SDK (web/sdk): its npm packages at the lock's versions, then its Vitest
+# suite (unit tests, the committed dist/ against a fresh build, the 15 KB size budget).
+SDK_STAMP := web/sdk/node_modules/.installed-$(shell cksum web/sdk/package-lock.json | cut -d' ' -f1)
+
+$(SDK_STAMP): web/sdk/package-lock.json
+	cd web/sdk && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	rm -f web/sdk/node_modules/.installed-* && touch $(SDK_STAMP)
+
+sdk-test: $(SDK_STAMP)
+	cd web/sdk && npx vitest run
+
+# The reference app (web/app): dist/ is committed, so `make run` needs no npm. `make app`
+# rebuilds it after a change to web/app/src or web/sdk/src; `make app-check` (and a test)
+# fails when the committed dist/ is not what the sources build.
+APP_STAMP := web/app/node_modules/.installed-$(shell cksum web/app/package-lock.json | cut -d' ' -f1)
+
+$(APP_STAMP): web/app/package-lock.json
+	cd web/app && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	rm -f web/app/node_modules/.installed-* && touch $(APP_STAMP)
+
+app: $(APP_STAMP) $(SDK_STAMP)
+	cd web/app && npx tsc --noEmit -p . && node scripts/build.mjs
+
+app-check: $(APP_STAMP) $(SDK_STAMP)
+	cd web/app && npx tsc --noEmit -p . && node scripts/build.mjs --check
+
 run: $(STAMP) $(GRAPHIQL_STAMP)
 	$(PY) main.py serve --host $(HOST) --port $(PORT)
 
@@ -53,9 +83,16 @@ lint: $(STAMP)
 # The end-to-end suite runs twice: with the fast paths, and on stock strawberry
 # and graphql-core (FAST_PATHS=false), so a dependency upgrade that breaks a fast
 # path is found here and can be shipped with the setting off.
-test: $(STAMP) $(GRAPHIQL_STAMP) redis-server chromium promtool lint
+test: $(STAMP) $(GRAPHIQL_STAMP) redis-server chromium promtool lint sdk-test app-check
 	FAST_PATHS=false $(PY) -m pytest -q tests/e2e
 	$(PY) -m pytest -q
+	$(MAKE) test-cluster
+
+# The e2e modules that exercise every Redis path, again on a local three-primary
+# Redis Cluster (tests/cluster/cluster.py; about a minute and a half).
+CLUSTER_E2E := likes_http views_http live_ws live_consistency trending_http analytics_http
+test-cluster: $(STAMP) redis-server
+	LIKEVIEW_TEST_REDIS=cluster $(PY) -m pytest -q $(CLUSTER_E2E:%=tests/e2e/test_%.py)
 
 schema: $(STAMP)
 	$(PY) main.py schema > schema.graphql

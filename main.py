@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import mimetypes
 import os
 import socket
 import sys
@@ -38,11 +39,14 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
 
 import domain.integrity_rules
 import domain.view_policy
 import domain.webhooks
+import tracing
+import transport.dev_token
 from domain.analytics import AnalyticsPorts
 from domain.deps import Deps
 from domain.enforcement import Enforcement, restore_mirror
@@ -51,7 +55,8 @@ from domain.identity import AddressHasher
 from domain.integrity import Bars
 from domain.integrity_rules import IntegrityRules
 from domain.notifications import NotifyConfig
-from domain.ports import IntegrityPorts, ViewPorts
+from domain.ports import IntegrityPorts, SnapshotPorts, ViewPorts
+from domain.rate_limit_fallback import FallbackRateLimits, LocalRateLimits
 from domain.rate_limits import DEFAULTS as RATE_DEFAULTS
 from domain.rate_limits import Action, Rate, RateLimiter, Scope, parse_rate
 from domain.view_policy import PolicyBook
@@ -67,6 +72,8 @@ from storage.keys import Keys
 from storage.mongo import ensure_indexes, open_client, ping, unreachable
 from storage.mongo_analytics import MongoAnalytics, ensure_analytics_indexes
 from storage.mongo_contents import MongoContents
+from storage.mongo_counter_snapshots import MongoCounterSnapshots
+from storage.mongo_durable_events import MongoDurableEvents
 from storage.mongo_events import MongoEventArchive
 from storage.mongo_integrity import MongoActors, MongoRetiering, ensure_integrity_indexes
 from storage.mongo_notifications import MongoNotifications, ensure_notification_indexes
@@ -75,7 +82,9 @@ from storage.mongo_reactions import MongoReactions
 from storage.mongo_retention import MongoRetention
 from storage.mongo_view_sessions import MongoViewSessions
 from storage.mongo_webhooks import MongoWebhooks, ensure_webhook_indexes
+from storage.outages import register_drivers
 from storage.redis_analytics import RedisAnalytics
+from storage.redis_counter_snapshots import RedisCounterSnapshots
 from storage.redis_counters import RedisCounters
 from storage.redis_idempotency import RedisIdempotency
 from storage.redis_integrity import RedisIntegrity
@@ -118,6 +127,8 @@ from workers.outbox_relay import OutboxRelay
 from workers.reconciler import Reconciler
 from workers.retention import Retention
 from workers.session_closer import SessionCloser
+from workers.snapshotter import Snapshotter
+from workers.supervise import supervised
 from workers.trending import TrendingWorker
 from workers.trending_rebuild import rebuild as rebuild_trending
 from workers.webhooks import DeploymentEndpoint, WebhookSender
@@ -125,6 +136,11 @@ from workers.webhooks import DeploymentEndpoint, WebhookSender
 log = structlog.get_logger("likeview")
 
 DEV_JWT_SECRET = "likeview-dev-secret-change-me-0123456789abcdef"
+# The reference app's built assets (web/app; committed, so `make run` needs no npm).
+APP_ASSETS = Path(__file__).resolve().parent / "web" / "app" / "dist"
+# StaticFiles types files by mimetypes, whose table comes partly from the host's
+# /etc/mime.types: the player's clip must be video/webm on a slim image too.
+mimetypes.add_type("video/webm", ".webm")
 # How long a browser may reuse a CORS preflight answer.
 CORS_MAX_AGE_S = 600
 LIVE_SUBSCRIBERS = Gauge("likeview_live_subscribers", "Open live-counter subscriptions")
@@ -143,6 +159,19 @@ class Settings(BaseSettings):
     # How long a MongoDB operation waits for a server, and start-up for the first answer.
     mongodb_timeout_s: float = Field(5.0, gt=0, le=60)
     redis_url: str | None = None
+    # A seed node of a Redis Cluster (storage/redis_cluster.py); exclusive with REDIS_URL.
+    redis_cluster_url: str | None = None
+    # Redis Sentinel (storage/redis_sentinel.py): comma-separated host:port of the
+    # sentinels and the monitored master's name; exclusive with REDIS_URL.
+    redis_sentinels: str | None = None
+    redis_sentinel_master: str | None = None
+    redis_sentinel_password: str | None = None
+    # Live pub/sub on another Redis than REDIS_URL's (default: the same one).
+    redis_pubsub_url: str | None = None
+    # A silent pub/sub connection is detected within this (subscriptions/redis_backend.py).
+    live_pubsub_health_s: float = Field(5.0, ge=0.2, le=300)
+    # The workers this process runs (comma-separated names; empty: all of them).
+    workers: Annotated[list[str], NoDecode] = Field(default_factory=list)
     jwt_secret: str | None = None
     # A rotation (README, Production): secrets that still verify tokens, comma-separated;
     # JWT_SECRET alone signs.
@@ -157,12 +186,18 @@ class Settings(BaseSettings):
     event_dedupe_horizon_s: int = Field(3600, ge=60)
     outbox_grace_s: float = Field(10.0, gt=0)
     reconcile_interval_s: float = Field(300.0, gt=0)
+    # Period of the snapshotter (workers/snapshotter.py); with a shared Redis only.
+    counter_snapshot_interval_s: float = Field(60.0, gt=0)
     log_level: str = "INFO"
     log_json: bool = False
     # One log line per HTTP request costs about 35-40 µs of CPU through the
     # structlog formatter, some 3% of a like mutation's: a proxy or /metrics
     # often makes it redundant.
     access_log: bool = True
+    # Traces (tracing/, docs/OPERATIONS.md "Traces"): on when either is set.
+    otel_exporter_otlp_endpoint: str | None = None
+    otel_traces_exporter: str | None = None
+    otel_service_name: str = "likeview"
     view_policies_path: str | None = None
     # The integrity rules file (docs/INTEGRITY.md); default: the shipped one.
     integrity_rules_path: str | None = None
@@ -225,6 +260,11 @@ class Settings(BaseSettings):
     # are busy (storage/redis_client.py).
     redis_max_connections: int = Field(256, ge=8)
     redis_pool_wait_s: float = Field(5.0, gt=0)
+    # A Redis reply that takes longer means Redis is down for this request
+    # (UNAVAILABLE, or the write paths' fallbacks: docs/OPERATIONS.md, Failure drills).
+    # Above the workers' longest blocking read (1 s), which shares the pool.
+    redis_socket_timeout_s: float = Field(5.0, ge=1.5, le=60)
+    redis_connect_timeout_s: float = Field(2.0, gt=0, le=60)
     # Notification webhooks (docs/WEBHOOKS.md). The deployment's endpoint gets every
     # notification; its secret is required with it.
     notify_webhook_url: str | None = None
@@ -253,7 +293,7 @@ class Settings(BaseSettings):
             settle_s=self.integrity_settle_s,
         )
 
-    @field_validator("allowed_origins", "jwt_previous_secrets", mode="before")
+    @field_validator("allowed_origins", "jwt_previous_secrets", "workers", mode="before")
     @classmethod
     def _comma_separated(cls, raw: Any) -> Any:
         # An environment variable is one string: "https://a.example,https://b.example".
@@ -318,9 +358,52 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _one_redis(self) -> Settings:
+        if self.redis_url and self.redis_cluster_url:
+            raise ValueError("set REDIS_URL or REDIS_CLUSTER_URL, not both")
+        return self
+
+    @field_validator("workers")
+    @classmethod
+    def _known_workers(cls, names: list[str]) -> list[str]:
+        unknown = sorted(set(names) - set(WORKER_NAMES))
+        if unknown:
+            raise ValueError(f"WORKERS names unknown workers {unknown}; known: {WORKER_NAMES}")
+        return names
+
+    @model_validator(mode="after")
+    def _sentinel(self) -> Settings:
+        if not (self.redis_sentinels or self.redis_sentinel_master):
+            return self
+        if self.redis_url or self.redis_cluster_url:
+            raise ValueError(
+                "REDIS_SENTINELS replaces REDIS_URL and REDIS_CLUSTER_URL: set one of them"
+            )
+        if not (self.redis_sentinels and self.redis_sentinel_master):
+            raise ValueError("REDIS_SENTINELS and REDIS_SENTINEL_MASTER go together")
+        from storage.redis_sentinel import parse_sentinels
+
+        if not parse_sentinels(self.redis_sentinels):  # a bad entry raises, named
+            raise ValueError("REDIS_SENTINELS lists no sentinel")
+        return self
+
+    @property
+    def shared_redis(self) -> str | None:
+        """The URL of a Redis other processes can see (single or cluster), if any;
+        with Sentinel a description, not a URL to connect to."""
+        if self.redis_sentinels and self.redis_sentinel_master:
+            return f"redis+sentinel://{self.redis_sentinels}/{self.redis_sentinel_master}"
+        return self.redis_url or self.redis_cluster_url
+
     @property
     def secret(self) -> str:
         return self.jwt_secret or DEV_JWT_SECRET
+
+    def tracing(self) -> tracing.TracingConfig:
+        return tracing.TracingConfig(
+            self.otel_exporter_otlp_endpoint, self.otel_traces_exporter, self.otel_service_name
+        )
 
     def document_policy(self) -> DocumentPolicy:
         return DocumentPolicy(
@@ -353,6 +436,7 @@ def configure_logging(settings: Settings, stream: Any = None) -> None:
             foreign_pre_chain=[
                 # The request's id (transport/request_id.py) on stdlib lines too.
                 structlog.contextvars.merge_contextvars,
+                *tracing.log_processors(),
                 structlog.stdlib.add_log_level,
                 structlog.stdlib.add_logger_name,
                 structlog.processors.TimeStamper(fmt="iso"),
@@ -370,6 +454,8 @@ def configure_logging(settings: Settings, stream: Any = None) -> None:
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            # trace_id and span_id inside a span, when tracing is on.
+            *tracing.log_processors(),
             structlog.stdlib.add_log_level,
             structlog.stdlib.add_logger_name,
             structlog.processors.TimeStamper(fmt="iso"),
@@ -397,11 +483,28 @@ class Runtime:
 
 
 def _open_redis(settings: Settings) -> Any:
+    if settings.redis_sentinels and settings.redis_sentinel_master:
+        from storage.redis_sentinel import open_sentinel_redis
+
+        return open_sentinel_redis(
+            settings.redis_sentinels,
+            settings.redis_sentinel_master,
+            password=settings.redis_sentinel_password,
+            max_connections=settings.redis_max_connections,
+        )
+    if settings.redis_cluster_url:
+        from storage.redis_cluster import open_redis_cluster
+
+        return open_redis_cluster(settings.redis_cluster_url, settings.redis_max_connections)
     if settings.redis_url:
         from storage.redis_client import open_redis
 
         return open_redis(
-            settings.redis_url, settings.redis_max_connections, settings.redis_pool_wait_s
+            settings.redis_url,
+            settings.redis_max_connections,
+            settings.redis_pool_wait_s,
+            socket_timeout_s=settings.redis_socket_timeout_s,
+            connect_timeout_s=settings.redis_connect_timeout_s,
         )
     import fakeredis
 
@@ -409,16 +512,41 @@ def _open_redis(settings: Settings) -> Any:
 
 
 def _broadcast_factory(settings: Settings) -> Any:
-    url = settings.redis_url
+    # On a cluster, classic PUBLISH reaches subscribers on every node, so the pub/sub
+    # connection is a plain one to the seed node (README, Redis Cluster).
+    health_s = settings.live_pubsub_health_s
+    if settings.redis_pubsub_url:
+        pubsub_url = settings.redis_pubsub_url
+        return lambda: Broadcast(backend=FixedRedisBackend(pubsub_url, health_check_s=health_s))
+    if settings.redis_sentinels and settings.redis_sentinel_master:
+        from storage.redis_sentinel import SentinelTopology, parse_sentinels
+
+        topology = SentinelTopology(
+            parse_sentinels(settings.redis_sentinels),
+            settings.redis_sentinel_master,
+            password=settings.redis_sentinel_password,
+        )
+
+        def sentinel_backend() -> Broadcast:
+            # Built anew on each reconnect, so it connects to the primary of the moment.
+            publish, subscribe = topology.pubsub_clients(health_s)
+            return Broadcast(
+                backend=FixedRedisBackend(
+                    health_check_s=health_s, publish_client=publish, subscribe_client=subscribe
+                )
+            )
+
+        return sentinel_backend
+    url = settings.shared_redis
     if url:
-        return lambda: Broadcast(backend=FixedRedisBackend(url))
+        return lambda: Broadcast(backend=FixedRedisBackend(url, health_check_s=health_s))
     return lambda: Broadcast("memory://")
 
 
 def build_workers(runtime: Runtime, consumer_name: str) -> dict[str, Any]:
     s, keys, deps, r = runtime.settings, runtime.services.keys, runtime.deps, runtime.redis
     archive = MongoEventArchive(runtime.db)
-    publisher: Any = RedisPublisher(r) if s.redis_url else HubPublisher(runtime.services.hub)
+    publisher: Any = RedisPublisher(r) if s.shared_redis else HubPublisher(runtime.services.hub)
     sketches = RedisAnalytics(r, keys, s.event_dedupe_horizon_s * 1000)
     rules = load_integrity_rules(s)
     integrity = deps.integrity
@@ -494,6 +622,10 @@ def build_workers(runtime: Runtime, consumer_name: str) -> dict[str, Any]:
         ),
         "event_log_lag": EventLogLagProbe(RedisEventLag(r, keys, CONSUMER_GROUPS)),
     }
+    if deps.snapshots is not None:
+        workers["snapshotter"] = Snapshotter(
+            deps.snapshots, deps.clock, interval_s=s.counter_snapshot_interval_s
+        )
     if s.mongodb_url is None:
         # The in-process store enforces no TTL and every document is on this heap.
         workers["retention"] = Retention(
@@ -502,6 +634,26 @@ def build_workers(runtime: Runtime, consumer_name: str) -> dict[str, Any]:
             keep=timedelta(seconds=s.embedded_retention_s),
         )
     return workers
+
+
+def _counter_snapshots(settings: Settings, db: Any, redis: Any, keys: Keys) -> SnapshotPorts | None:
+    """Counter snapshots (domain/counter_snapshots.py) where Redis can be lost apart
+    from MongoDB; the embedded Redis goes with the process and its store."""
+    if settings.shared_redis is None:
+        return None
+    # Events after a snapshot must still be in MongoDB to restore from it.
+    if settings.mongodb_url is None:
+        horizon_s: float | None = settings.embedded_retention_s - 60
+    elif settings.archive_ttl_s is not None:
+        horizon_s = settings.archive_ttl_s - 300
+    else:
+        horizon_s = None
+    return SnapshotPorts(
+        RedisCounterSnapshots(redis, keys),
+        MongoCounterSnapshots(db),
+        MongoDurableEvents(db),
+        None if horizon_s is None else int(horizon_s * 1000),
+    )
 
 
 def load_integrity_rules(settings: Settings) -> IntegrityRules:
@@ -534,6 +686,8 @@ async def open_runtime(
 
     ``db``/``redis`` may be handed in (tests bring their own Redis server).
     """
+    # Driver errors that mean a store is down become UNAVAILABLE (domain/outages.py).
+    register_drivers()
     mongo_client = None
     if db is None:
         mongo_client = (
@@ -591,6 +745,7 @@ async def open_runtime(
         tiers=tiers,
         integrity=integrity,
         notifications=MongoNotifications(db),
+        snapshots=_counter_snapshots(settings, db, redis, keys),
     )
     try:
         async with LiveHub(
@@ -610,7 +765,9 @@ async def open_runtime(
                 outboxes=[MongoOutbox(db["reactions"]), MongoOutbox(db["view_sessions"])],
                 persisted_queries=RedisPersistedQueries(redis, keys, settings.apq_ttl_s),
                 rate_limiter=RateLimiter(
-                    limits_store, settings.rate_table(), enabled=settings.rate_limits
+                    FallbackRateLimits(limits_store, LocalRateLimits()),
+                    settings.rate_table(),
+                    enabled=settings.rate_limits,
                 ),
                 addresses=addresses,
                 webhooks=WebhookPorts(
@@ -630,13 +787,41 @@ async def open_runtime(
 
 async def run_workers(runtime: Runtime, stop: asyncio.Event) -> None:
     name = f"{socket.gethostname()}-{os.getpid()}"
-    runtime.workers = build_workers(runtime, name)
+    runtime.workers = select_workers(build_workers(runtime, name), runtime.settings.workers)
     if runtime.deps.integrity is not None:
         # After a Redis loss the write paths would count excluded actors again.
         restored = await restore_mirror(runtime.deps.integrity)
         log.info("integrity tiers mirrored", actors=restored)
     log.info("workers started", workers=list(runtime.workers))
-    await asyncio.gather(*(w.run(stop) for w in runtime.workers.values()))
+    await asyncio.gather(*(supervised(n, w.run, stop) for n, w in runtime.workers.items()))
+
+
+# build_workers' names (some only in some modes), for WORKERS.
+WORKER_NAMES = (
+    "aggregator",
+    "archiver",
+    "outbox_relay",
+    "reconciler",
+    "analytics",
+    "trending",
+    "integrity",
+    "notifier",
+    "webhooks",
+    "session_closer",
+    "event_log_lag",
+    "snapshotter",
+    "retention",
+)
+
+
+def select_workers(workers: dict[str, Any], names: list[str]) -> dict[str, Any]:
+    """WORKERS: only the named workers (all when empty); an unknown name fails."""
+    if not names:
+        return workers
+    unknown = sorted(set(names) - set(workers))
+    if unknown:
+        raise ValueError(f"WORKERS names unknown workers {unknown}; known: {sorted(workers)}")
+    return {name: w for name, w in workers.items() if name in names}
 
 
 @contextlib.asynccontextmanager
@@ -684,11 +869,18 @@ def _middleware(settings: Settings) -> list[Middleware]:
     # X-Request-Id, and every log line of a request its request_id. The access line
     # replaces uvicorn's (configure_logging silences that one).
     stack.insert(0, Middleware(RequestId, access_log=settings.access_log))
+    if tracing.active():
+        from tracing.setup import asgi_middleware
+
+        # Outermost: the access line and every other line of a request are in its span.
+        otel, options = asgi_middleware()
+        stack.insert(0, Middleware(otel, **options))
     return stack
 
 
 def create_app(settings: Settings | None = None, *, db: Any = None, redis: Any = None) -> Starlette:
     settings = settings or Settings()
+    tracing.start(settings.tracing())
     holder: dict[str, Runtime] = {}
 
     async def metrics(_: Request) -> Response:
@@ -726,6 +918,18 @@ def create_app(settings: Settings | None = None, *, db: Any = None, redis: Any =
     ide_routes = (
         [Route(f"{GRAPHIQL_ROUTE}/{{path:path}}", graphiql.serve_asset)] if graphiql else []
     )
+    # Only with the public development secret, which signs for anyone anyway.
+    dev_routes = (
+        []
+        if settings.jwt_secret
+        else [
+            Route(
+                transport.dev_token.ROUTE,
+                transport.dev_token.endpoint(settings.secret),
+                methods=["POST"],
+            )
+        ]
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -744,6 +948,10 @@ def create_app(settings: Settings | None = None, *, db: Any = None, redis: Any =
                 region_header=settings.client_region_header,
                 trusted_proxies=trusted_proxies,
             )
+            if tracing.active():
+                from tracing.graphql import trace_operations
+
+                trace_operations(graphql_endpoint.app.schema)
             _announce(settings, graphiql)
             _tune_gc()
             async with embedded_workers(runtime):
@@ -757,6 +965,8 @@ def create_app(settings: Settings | None = None, *, db: Any = None, redis: Any =
             Route("/readyz", readyz),
             Route("/metrics", metrics),
             *ide_routes,
+            *dev_routes,
+            Mount("/app", StaticFiles(directory=APP_ASSETS, html=True, check_dir=False)),
         ],
         lifespan=lifespan,
         middleware=_middleware(settings),
@@ -810,7 +1020,7 @@ def _announce(settings: Settings, graphiql: GraphiQLPage | None) -> None:
     in_memory = []
     if settings.mongodb_url is None:
         in_memory.append("MongoDB (mongomock)")
-    if settings.redis_url is None:
+    if settings.shared_redis is None:
         in_memory.append("Redis (fakeredis) and pub/sub (memory://)")
     if in_memory:
         log.warning(
@@ -842,8 +1052,9 @@ def _announce(settings: Settings, graphiql: GraphiQLPage | None) -> None:
 
 
 async def _worker_main(settings: Settings) -> None:
+    tracing.start(settings.tracing())
     configure_logging(settings)
-    if settings.mongodb_url is None or settings.redis_url is None:
+    if settings.mongodb_url is None or settings.shared_redis is None:
         log.warning("worker without MONGODB_URL/REDIS_URL sees only its own in-memory data")
     async with open_runtime(settings) as runtime:
         stop = asyncio.Event()
@@ -941,7 +1152,7 @@ def workers_refused(settings: Settings, workers: int) -> str | None:
     if workers == 1:
         return None
     missing = [] if settings.mongodb_url else ["MONGODB_URL"]
-    if not settings.redis_url:
+    if not settings.shared_redis:
         missing.append("REDIS_URL")
     if not missing:
         return None

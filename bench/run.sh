@@ -5,6 +5,9 @@
 # Trending (8):    bash bench/run.sh --trending [--events N] ...   (= python -m bench.trending)
 # Integrity (9):   bash bench/run.sh --integrity [--seconds N] [--json PATH]  (= python -m bench.integrity)
 # Notifications (10): bash bench/run.sh --notifications [--json PATH]  (= python -m bench.notifications)
+# Tracing overhead: bash bench/run.sh --tracing [--quick] [--repeat N]  (= python -m bench.tracing)
+# Counter snapshots: bash bench/run.sh --snapshots [--size N] [--hll-size M]  (= python -m bench.snapshots)
+# Redis Cluster: bash bench/run.sh --cluster [--quick] [--repeat N]  (= python -m bench.cluster)
 # Creates/uses .venv, installs what the suite needs (wrk, redis-server via apt-get when
 # missing; py-spy via pip for --profile), raises the fd limit, runs python -m bench.
 set -euo pipefail
@@ -12,7 +15,7 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v wrk >/dev/null || [ "${1:-}" = "--soak" ] || [ "${1:-}" = "--analytics" ] \
   || [ "${1:-}" = "--trending" ] || [ "${1:-}" = "--integrity" ] \
-  || [ "${1:-}" = "--notifications" ] || need_apt+=(wrk)
+  || [ "${1:-}" = "--notifications" ] || [ "${1:-}" = "--snapshots" ] || need_apt+=(wrk)
 command -v redis-server >/dev/null || need_apt+=(redis-server)
 if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get update -qq && apt-get install -y -qq "${need_apt[@]}"
@@ -43,6 +46,18 @@ fi
 if [ "${1:-}" = "--integrity" ]; then
   shift
   exec python -m bench.integrity "$@"   # scenario 9, the service as a process (bench/integrity.py)
+fi
+if [ "${1:-}" = "--cluster" ]; then
+  shift
+  exec python -m bench.cluster "$@"   # scenario 1 on one Redis and on a cluster (bench/cluster.py)
+fi
+if [ "${1:-}" = "--snapshots" ]; then
+  shift
+  exec python -m bench.snapshots "$@"   # restore after a Redis loss (bench/snapshots.py)
+fi
+if [ "${1:-}" = "--tracing" ]; then
+  shift
+  exec python -m bench.tracing "$@"   # scenario 1 with tracing off / on (bench/tracing.py)
 fi
 if [ "${1:-}" = "--soak" ]; then
   shift
