@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import json
 import re
+import shutil
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -21,6 +22,19 @@ import websockets
 from websockets.typing import Origin, Subprotocol
 
 from resolvers.auth import issue_token
+
+# Debian's chromium for the browser tests, started as the probe of this machine kind
+# starts it: no sandbox as root, no background traffic to Google's hosts.
+CHROMIUM = shutil.which("chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 SECRET = "e2e-test-secret-0123456789abcdef-0123456789abcdef"
 LIVE_RATE = 20.0

@@ -10,7 +10,6 @@ go to web/test-results/ (gitignored), kept as CI artifacts.
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -22,25 +21,25 @@ import redis.asyncio as aioredis
 
 from main import DEV_JWT_SECRET
 from tests.e2e.conftest import serving
-from tests.e2e.helpers import Server, data_of, eventually, gql, token, uid, wait_drained
+from tests.e2e.helpers import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    Server,
+    data_of,
+    eventually,
+    gql,
+    token,
+    uid,
+    wait_drained,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 RESULTS = REPO / "web" / "test-results"
-CHROMIUM = shutil.which("chromium")
 pytestmark = [
     pytest.mark.timeout(180),
     pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed"),
 ]
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
-]
+ARGS = [*CHROMIUM_ARGS, "--autoplay-policy=no-user-gesture-required"]
 VIDEO_ID = "demo-clip"
 # The page's clock also runs on by itself between the steps a test drives (a page clock
 # that Playwright installed moves with real time unless paused): what a step may add.

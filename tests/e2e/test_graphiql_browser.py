@@ -3,29 +3,17 @@ request off this server refused: the page must render and run a query offline.""
 
 from __future__ import annotations
 
-import shutil
 from urllib.parse import urlsplit
 
 import pytest
 
-from tests.e2e.helpers import Server
+from tests.e2e.helpers import CHROMIUM, CHROMIUM_ARGS, Server
 
-CHROMIUM = shutil.which("chromium")
 pytestmark = [
     pytest.mark.timeout(120),
     pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed"),
 ]
-# As the probe of this machine kind starts it: no sandbox as root, no background
-# traffic to Google's hosts.
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+ARGS = CHROMIUM_ARGS
 
 
 async def test_graphiql_renders_and_runs_a_query_offline(likeview_server: Server) -> None:
