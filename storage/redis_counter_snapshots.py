@@ -21,7 +21,7 @@ import redis.asyncio as aioredis
 
 from domain.ports import Capture
 from storage.keys import Keys
-from storage.redis_counters import parse_counters
+from storage.redis_counters import INSTALL, parse_counters
 from storage.redis_scripts import PipelinedScript
 
 # How long a capture's window stays open at most; the snapshotter reads MongoDB
@@ -94,29 +94,6 @@ if not ok then return false end
 return out
 """
 
-# As the recount's INSTALL (storage/redis_counters.py), with the HyperLogLog set
-# from a snapshot's raw registers before the members are added. ARGV: replace,
-# asof, n, field, value, ..., registers (may be empty), members...
-# Returns {installed, unique viewers}.
-INSTALL_SNAPSHOT = """
-if ARGV[1] == '0' and redis.call('EXISTS', KEYS[1]) == 1 then return {0, 0} end
-local v = tonumber(redis.call('HGET', KEYS[1], '_v') or '0') + 1
-if v < tonumber(ARGV[2]) then v = tonumber(ARGV[2]) end
-redis.call('DEL', KEYS[1], KEYS[2])
-redis.call('HSET', KEYS[1], '_asof', ARGV[2], '_v', string.format('%d', v))
-local n = tonumber(ARGV[3])
-for i = 0, n - 1 do redis.call('HSET', KEYS[1], ARGV[4 + 2 * i], ARGV[5 + 2 * i]) end
-local regs = 4 + 2 * n
-if ARGV[regs] ~= '' then redis.call('SET', KEYS[2], ARGV[regs]) end
-local i = regs + 1
-while i <= #ARGV do
-  local j = math.min(i + 999, #ARGV)
-  redis.call('PFADD', KEYS[2], unpack(ARGV, i, j))
-  i = j + 1
-end
-return {1, redis.call('PFCOUNT', KEYS[2])}
-"""
-
 # As the reconcile queue's TAKE (storage/redis_reconcile_queue.py), on the
 # snapshot set: oldest first, at most ARGV[2], touched no later than ARGV[1].
 TAKE = """
@@ -143,7 +120,7 @@ class RedisCounterSnapshots:
         self._wall = wall_clock
         self._capture = client.register_script(CAPTURE)
         self._finish = client.register_script(FINISH)
-        self._install = client.register_script(INSTALL_SNAPSHOT)
+        self._install = client.register_script(INSTALL)
         self._take = PipelinedScript(TAKE)
 
     async def capture(self, content_id: str) -> Capture | None:

@@ -111,23 +111,27 @@ return out
 """
 
 # A recount moves the version on too (see APPLY), so a live push of the
-# installed counters is never taken for an older one.
+# installed counters is never taken for an older one. ARGV: replace, asof, n,
+# field, value, ..., the HyperLogLog's raw registers ("" for none: a counter
+# snapshot's, storage/redis_counter_snapshots.py), members... Returns
+# {installed, unique viewers}.
 INSTALL = """
-if ARGV[1] == '0' and redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+if ARGV[1] == '0' and redis.call('EXISTS', KEYS[1]) == 1 then return {0, 0} end
 local v = tonumber(redis.call('HGET', KEYS[1], '_v') or '0') + 1
 if v < tonumber(ARGV[2]) then v = tonumber(ARGV[2]) end
 redis.call('DEL', KEYS[1], KEYS[2])
 redis.call('HSET', KEYS[1], '_asof', ARGV[2], '_v', string.format('%d', v))
 local n = tonumber(ARGV[3])
 for i = 0, n - 1 do redis.call('HSET', KEYS[1], ARGV[4 + 2 * i], ARGV[5 + 2 * i]) end
-local first = 4 + 2 * n
-local i = first
+local regs = 4 + 2 * n
+if ARGV[regs] ~= '' then redis.call('SET', KEYS[2], ARGV[regs]) end
+local i = regs + 1
 while i <= #ARGV do
   local j = math.min(i + 999, #ARGV)
   redis.call('PFADD', KEYS[2], unpack(ARGV, i, j))
   i = j + 1
 end
-return 1
+return {1, redis.call('PFCOUNT', KEYS[2])}
 """
 
 
@@ -229,16 +233,18 @@ class RedisCounters:
         args: list[Any] = ["1" if replace else "0", asof_ms, len(counters)]
         for name, value in counters.items():
             args += [name, value]
+        args.append("")  # no registers: the members are the whole sketch
         args += list(unique_members)
         keys = [self._keys.counters(content_id), self._keys.uniques(content_id)]
-        return bool(await self._install(keys=keys, args=args))
+        installed, _ = await self._install(keys=keys, args=args)
+        return bool(installed)
 
     async def install_zeroed(self, content_ids: Sequence[str]) -> None:
         if not content_ids:
             return
         # A PipelinedScript, not the Script on a pipeline, which a cluster pipeline refuses.
         calls: list[Call] = [
-            ([self._keys.counters(cid), self._keys.uniques(cid)], ["0", 0, 0])
+            ([self._keys.counters(cid), self._keys.uniques(cid)], ["0", 0, 0, ""])
             for cid in content_ids
         ]
         await self._install_many.run_many(self._r, calls)
