@@ -73,6 +73,7 @@ class Features:
     likes: int = 0  # reactions added (none -> some)
     likes_peak: int = 0
     blind_likes: int = 0  # added on a content the actor had no view event of
+    glance_likes: int = 0  # ... it had view events of, but no counted view
     unlikes: int = 0
     # Views.
     views: int = 0  # counted views
@@ -92,8 +93,20 @@ class Features:
     signature_crowd: int = 0  # most actors sharing one of its playback signatures
     # Groups (group window).
     device_accounts: int = 0  # signed-in accounts seen on one of its devices
+    device_recent_accounts: int = 0  # ... within one peak window (the most seen at once)
     address_accounts: int = 0  # signed-in accounts seen behind one of its addresses
     address_devices: int = 0  # anonymous devices seen behind one of its addresses
+    # Cohorts (actor window): accounts that liked one of the contents it liked blind,
+    # from the same address, blind too (no view event of it);
+    blind_crowd: int = 0
+    # devices behind one of its addresses that switched accounts within a peak
+    # window (actor window), when one of them is its own.
+    switching_devices: int = 0
+    # anonymous devices whose only session (so far) was on the content of its only
+    # session, from the same address (actor window), and those of them that stopped
+    # at the count (ended within 0.3 of their time-to-count after counting).
+    one_off_crowd: int = 0
+    one_off_hugging: int = 0
 
     @property
     def anonymous(self) -> bool:
@@ -108,6 +121,18 @@ class Features:
     @property
     def blind_like_share(self) -> float:
         return self.blind_likes / self.likes if self.likes else 0.0
+
+    @property
+    def one_off_hug_share(self) -> float:
+        """Of the one-off devices on its content and address, the share that stopped
+        at the count."""
+        return min(1.0, self.one_off_hugging / self.one_off_crowd) if self.one_off_crowd else 0.0
+
+    @property
+    def glance_like_share(self) -> float:
+        """Of its likes on contents it opened, the share its view never counted for."""
+        opened = self.likes - self.blind_likes
+        return min(1.0, self.glance_likes / opened) if opened > 0 else 0.0
 
     @property
     def no_progress_events(self) -> int:
@@ -129,6 +154,8 @@ class Features:
 _DERIVED = (
     "watch_overlap",
     "blind_like_share",
+    "glance_like_share",
+    "one_off_hug_share",
     "no_progress_events",
     "no_progress_share",
     "play_pause_share",
@@ -217,6 +244,10 @@ class IntegrityRules:
     def on(self, feature: str) -> tuple[Rule, ...]:
         """The rules that read ``feature``, directly."""
         return tuple(r for r in self.rules if r.feature == feature)
+
+    def gated_by(self, feature: str) -> tuple[Rule, ...]:
+        """The rules whose ``when`` reads ``feature``."""
+        return tuple(r for r in self.rules if feature in r.when)
 
 
 @dataclass(frozen=True, slots=True)

@@ -116,8 +116,19 @@ class Keys:
 
     def signal_ring(self, content_id: str) -> str:
         # Hash: "m<slot>" = "minute,views,likes" per minute slot, "w" lifetime
-        # watch ms, "_at" when the trending worker last changed it.
+        # watch ms, "_at" when the trending worker last changed it, "sums" what a
+        # read summed of it (storage/redis_trending.py READ_SUMS).
         return f"{self._tag(self.partition(content_id))}:sig:{content_id}"
+
+    def signal_read_keys(self, partition: int, content_ids: list[str]) -> list[str]:
+        """signal_ring(c), reactor_viewers(c), uniques(c), counters(c) for each c, all
+        of one partition (a ranking read names 400 keys; the tag is built once)."""
+        tag = self._tag(partition)
+        return [
+            name
+            for c in content_ids
+            for name in (f"{tag}:sig:{c}", f"{tag}:rv:{c}", f"{tag}:uv:{c}", f"{tag}:cnt:{c}")
+        ]
 
     def reactor_viewers(self, content_id: str) -> str:
         # HyperLogLog of the users who reacted, as viewer keys ("u:<id>").
@@ -181,6 +192,11 @@ class Keys:
     def integrity_signature(self, signature: str) -> str:
         # Sorted set: actor -> last seen (ms), actors who played one content one way.
         return f"{self._integrity_tag('s', signature)}:m"
+
+    def integrity_cohort(self, cohort: str) -> str:
+        # Sorted set: "<part>\t<actor>" -> when: one content's blind likes (part:
+        # the address), or one address's accounts on fast-switching devices.
+        return f"{self._integrity_tag('k', cohort)}:m"
 
     # Creator notifications (storage/redis_notifications.py, docs/NOTIFICATIONS.md).
 

@@ -54,6 +54,9 @@ SHORT_SEGMENT_MS = 500  # a later event adding less watch than this (but some): 
 INVISIBLE_BELOW = 0.05  # visibleFraction below this: nobody could see it
 SHAPE_EVENTS = 16  # events of a session that make its playback shape
 INTERVAL_QUANTUM_MS = 250  # event intervals in a shape, rounded to this
+# A session "stops at the count" when it watches on, after its view counted, for at
+# most this share of the watch time it had then (counted at 30 s: stopped by 39 s).
+HUG_SHARE = 0.3
 
 # Event codes for the actor script.
 LIKE = "L"  # a reaction added (none -> some)
@@ -63,7 +66,7 @@ RAW = "R"  # a view event
 END = "E"  # a view session ended
 
 # Metrics (bucketed counter fields), in the order READ returns them.
-METRICS = ("lk", "bl", "ul", "vw", "rw", "im", "vf", "nv", "pe", "st", "sg", "sh", "ss", "wm")
+METRICS = ("lk", "bl", "gl", "ul", "vw", "rw", "im", "vf", "nv", "pe", "st", "sg", "sh", "ss", "wm")
 PEAKS = ("lk", "vw", "wm")
 
 RECORD = """
@@ -80,7 +83,8 @@ local max_shapes = tonumber(ARGV[9])
 local shape_events = tonumber(ARGV[10])
 local quantum = tonumber(ARGV[11])
 local group_ms = tonumber(ARGV[12])
-local n = tonumber(ARGV[13])
+local hug = tonumber(ARGV[13])
+local n = tonumber(ARGV[14])
 local oldest = now - win
 redis.call('ZREMRANGEBYSCORE', ap, '-inf', now - horizon)
 
@@ -118,11 +122,38 @@ local function split(state)
 end
 
 local shapes = {}
+local marks = {}
+-- Whether sid is the actor's only session in the window (so far: a device seen
+-- again takes it back, 'x').
+local function only(sid)
+  local ids = redis.call('ZRANGE', so, 0, 1)
+  return #ids == 0 or (#ids == 1 and ids[1] == sid)
+end
+-- A session that stopped at the count: it watched on for at most a share of the
+-- watch time it had when its view counted (3 events at least: a single report at
+-- the end says nothing of when it counted).
+local function hugged(st)
+  local at = tonumber(st[10] or '-1')
+  if at <= 0 or tonumber(st[4]) < 3 then return false end
+  return tonumber(st[7]) - at <= hug * at
+end
+-- 'h', the furthest position it stopped at (in tenths of a second: players report
+-- the end of the media to the ms, people and scripts stop anywhere), a tab, the content.
+local function stopped(st)
+  local at = math.floor(math.max(tonumber(st[5]), 0) / 100)
+  return 'h' .. string.format('%d', at) .. '\\t' .. st[1]
+end
 local function finish(sid, st, t)
-  -- st: content, first, last, n, pmax, shape, watched, ended
+  -- st: content, first, last, n, pmax, shape, watched, ended, counted at (time),
+  -- watched when counted
   if st[8] == '1' then return end
   st[8] = '1'
+  st[3] = tostring(math.max(t, tonumber(st[3])))
   if tonumber(st[7]) <= 0 then return end
+  if only(sid) then
+    marks[#marks + 1] = 'o' .. st[1]
+    if hugged(st) then marks[#marks + 1] = stopped(st) end
+  end
   local shape = st[4] .. '|' .. st[6] .. '|' .. st[5]
   -- The shape itself is the field (at most SHAPE_EVENTS steps): fakeredis, the
   -- embedded mode's Redis, has no redis.sha1hex.
@@ -144,7 +175,7 @@ end
 local fresh = {}
 local applied = 0
 for i = 0, n - 1 do
-  local p = 14 + i * 10
+  local p = 15 + i * 10
   local token, code, t = ARGV[p], ARGV[p + 1], tonumber(ARGV[p + 2])
   local ok = fresh[token]
   if ok == nil then
@@ -159,16 +190,60 @@ for i = 0, n - 1 do
     local final = ARGV[p + 9] == '1'
     if code == 'L' then
       inc('lk', t, 1)
-      local seen = redis.call('ZSCORE', c, content)
-      if not seen or tonumber(seen) < t - win then inc('bl', t, 1) end
+      local counted = redis.call('ZSCORE', c, content .. '\\tv')
+      local marked = redis.call('ZSCORE', c, content .. '\\tb')
+        or redis.call('ZSCORE', c, content .. '\\tg')
+      if (not counted or tonumber(counted) < t - win)
+          and (not marked or tonumber(marked) < oldest) then
+        local seen = redis.call('ZSCORE', c, content)
+        local mark = 'g'
+        if not seen or tonumber(seen) < t - win then mark = 'b' end
+        inc(mark .. 'l', t, 1)
+        redis.call('ZADD', c, t, content .. '\\t' .. mark)
+        if mark == 'b' then marks[#marks + 1] = 'l' .. content end
+      end
     elseif code == 'U' then
       inc('ul', t, 1)
     elseif code == 'V' then
       inc('vw', t, 1)
       redis.call('ZADD', c, 'GT', t, content)
+      redis.call('ZADD', c, 'GT', t, content .. '\\tv')
+      local raw = redis.call('HGET', s, sid)
+      if raw then
+        local st = split(raw)
+        if (st[9] or '0') == '0' then
+          st[9] = tostring(t)
+          st[10] = st[7]
+          -- Counted at or after its end (the last event counted it).
+          if st[8] == '1' and tonumber(st[7]) > 0 and only(sid) and hugged(st) then
+            marks[#marks + 1] = stopped(st)
+          end
+          redis.call('HSET', s, sid, table.concat(st, '\\t'))
+        end
+      end
+      -- A like before its view counted (a once-at-the-end client, a like at 1 s of
+      -- a playback that went on) is supported after all: take it back.
+      for _, mark in ipairs({'b', 'g'}) do
+        local at = redis.call('ZSCORE', c, content .. '\\t' .. mark)
+        if at then
+          redis.call('ZREM', c, content .. '\\t' .. mark)
+          inc(mark .. 'l', tonumber(at), -1)
+          if mark == 'b' then marks[#marks + 1] = 'u' .. content end
+        end
+      end
     elseif code == 'R' then
       inc('rw', t, 1)
       redis.call('ZADD', c, 'GT', t, content)
+      -- A blind like whose content is opened afterwards: now a glance, until its
+      -- view counts.
+      local at = redis.call('ZSCORE', c, content .. '\\tb')
+      if at then
+        redis.call('ZREM', c, content .. '\\tb')
+        redis.call('ZADD', c, at, content .. '\\tg')
+        inc('bl', tonumber(at), -1)
+        inc('gl', tonumber(at), 1)
+        marks[#marks + 1] = 'u' .. content
+      end
       if watched < 0 or (pos and pos < 0) or (watched > 0 and accepted == 0) then
         inc('im', t, 1)
       end
@@ -182,7 +257,13 @@ for i = 0, n - 1 do
         inc('ss', t, 1)
         spread(t, math.max(accepted, 0))
         st = {content, tostring(t), tostring(t), '1', tostring(pos or -1),
-              tostring(watched), tostring(math.max(accepted, 0)), '0'}
+              tostring(watched), tostring(math.max(accepted, 0)), '0', '0', '-1'}
+        -- A second session: the first was not a one-off after all.
+        local ids = redis.call('ZRANGE', so, 0, 1)
+        if #ids == 1 and ids[1] ~= sid then
+          local prev = redis.call('HGET', s, ids[1])
+          if prev then marks[#marks + 1] = 'x' .. split(prev)[1] end
+        end
       else
         st = split(raw)
         local count = tonumber(st[4]) + 1
@@ -220,7 +301,7 @@ for token, ok in pairs(fresh) do
   if ok then redis.call('ZADD', ap, now, token) end
 end
 -- Fields the worker asks to keep (notes about the actor's groups, its last trust).
-local pr = 14 + n * 10
+local pr = 15 + n * 10
 for i = 0, tonumber(ARGV[pr]) - 1 do
   redis.call('HSET', f, ARGV[pr + 1 + 2 * i], ARGV[pr + 2 + 2 * i])
 end
@@ -249,16 +330,20 @@ redis.call('PEXPIRE', ap, horizon)
 redis.call('PEXPIRE', f, math.max(win, group_ms) + bms)
 for _, k in ipairs({s, so, c, g}) do redis.call('PEXPIRE', k, win + bms) end
 local out = {applied}
-for _, sh in ipairs(shapes) do out[#out + 1] = sh end
+for _, sh in ipairs(shapes) do out[#out + 1] = 's' .. sh end
+for _, mk in ipairs(marks) do out[#out + 1] = mk end
 return out
 """
 
 # One group (a device's or a signature's actors): add members, keep the window and
-# the newest ``cap``; returns signed-in and all members before and after, then the
-# members. ARGV: now, window, cap, n, (actor, t) * n.
+# the newest ``cap``; returns signed-in and all members before and after, the most
+# signed-in members last seen within ``recent`` ms of each other and the signed-in
+# members (none when ``recent`` is 0), then the members.
+# ARGV: now, window, cap, recent, n, (actor, t) * n.
 GROUP = """
 local m = KEYS[1]
 local now, window, cap = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local recent = tonumber(ARGV[4])
 local function counts(list)
   local users = 0
   for _, a in ipairs(list) do
@@ -267,15 +352,99 @@ local function counts(list)
   return users, #list
 end
 local bu, ba = counts(redis.call('ZRANGEBYSCORE', m, now - window, '+inf'))
-for i = 0, tonumber(ARGV[4]) - 1 do
-  redis.call('ZADD', m, 'GT', ARGV[6 + 2 * i], ARGV[5 + 2 * i])
+for i = 0, tonumber(ARGV[5]) - 1 do
+  redis.call('ZADD', m, 'GT', ARGV[7 + 2 * i], ARGV[6 + 2 * i])
 end
 redis.call('ZREMRANGEBYSCORE', m, '-inf', '(' .. (now - window))
 redis.call('ZREMRANGEBYRANK', m, 0, -(cap + 1))
 redis.call('PEXPIRE', m, window)
 local members = redis.call('ZRANGE', m, 0, -1)
 local au, aa = counts(members)
-local out = {bu, ba, au, aa}
+-- The most signed-in members last seen within ``recent`` ms of each other (a lower
+-- bound of the accounts that used it within that span: only last times are kept).
+local most, users = 0, {}
+if recent > 0 then
+  local flat = redis.call('ZRANGE', m, 0, -1, 'WITHSCORES')
+  local times = {}
+  for i = 1, #flat, 2 do
+    if string.sub(flat[i], 1, 2) == 'u:' then
+      users[#users + 1] = flat[i]
+      times[#times + 1] = tonumber(flat[i + 1])
+    end
+  end
+  local lo = 1
+  for hi = 1, #times do
+    while times[hi] - times[lo] > recent do lo = lo + 1 end
+    if hi - lo + 1 > most then most = hi - lo + 1 end
+  end
+end
+local out = {bu, ba, au, aa, most, #users}
+for _, a in ipairs(users) do out[#out + 1] = a end
+for _, a in ipairs(members) do out[#out + 1] = a end
+return out
+"""
+
+# One cohort: a sorted set of "<part>\\t<actor>" -> when. Parts: the address for a
+# content's blind likes and for its one-off devices (with "!<tenth of a second>" for a device
+# that stopped at the count, and where), the device for an address's accounts on
+# devices that switch accounts. ARGV: now, window, cap, op ("add" or "del"), part,
+# actor, t, by. An actor is in a cohort once (a flagged add replaces the plain one).
+# "add" returns the crowd before and after, the flagged in it before and after, then
+# the crowd's actors ("!" before a flagged one). The crowd: with ``by``, the members
+# of part ``by`` (flagged or not); without, the distinct parts. "del" takes the actor
+# out wherever it is and returns nothing.
+COHORT = """
+local m = KEYS[1]
+local now, window, cap = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local op, part, actor, t, by = ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+redis.call('ZREMRANGEBYSCORE', m, '-inf', '(' .. (now - window))
+local function among()
+  local out, parts, n, flagged, same, most = {}, {}, 0, 0, {}, 0
+  local flag = by .. '!'
+  for _, x in ipairs(redis.call('ZRANGE', m, 0, -1)) do
+    local p, a = string.match(x, '^([^\\t]*)\\t(.*)$')
+    if p and (by == '' or p == by or string.sub(p, 1, #flag) == flag) then
+      if by ~= '' and p ~= by then
+        -- Flagged; what follows "!" is where it stopped. Both counts leave out the
+        -- largest group that stopped at one place: the end of the content, where
+        -- everyone who watches it whole stops.
+        flagged = flagged + 1
+        local k = string.sub(p, #flag + 1)
+        same[k] = (same[k] or 0) + 1
+        if same[k] > most then most = same[k] end
+        a = '!' .. a
+      end
+      out[#out + 1] = a
+      if not parts[p] then
+        parts[p] = true
+        n = n + 1
+      end
+    end
+  end
+  if by ~= '' then n = #out end
+  return out, n - most, flagged - most
+end
+local function remove()
+  local gone = {}
+  local suffix = '\\t' .. actor
+  for _, x in ipairs(redis.call('ZRANGE', m, 0, -1)) do
+    if string.sub(x, -#suffix) == suffix then gone[#gone + 1] = x end
+  end
+  if #gone > 0 then redis.call('ZREM', m, unpack(gone)) end
+end
+if op == 'del' then
+  remove()
+  return {}
+end
+local _, before, fbefore = among()
+if by ~= '' and part ~= by then
+  redis.call('ZREM', m, by .. '\\t' .. actor)
+end
+redis.call('ZADD', m, 'GT', t, part .. '\\t' .. actor)
+redis.call('ZREMRANGEBYRANK', m, 0, -(cap + 1))
+redis.call('PEXPIRE', m, window)
+local members, after, fafter = among()
+local out = {before, after, fbefore, fafter}
 for _, a in ipairs(members) do out[#out + 1] = a end
 return out
 """
@@ -448,16 +617,38 @@ class Batch:
     actors: dict[str, list[ActorEvent]] = field(default_factory=dict)
     devices: dict[str, dict[str, int]] = field(default_factory=dict)
     addresses: dict[str, dict[str, int]] = field(default_factory=dict)
+    # (actor, content) -> the address of its latest event on it in the batch.
+    content_addresses: dict[tuple[str, str], str] = field(default_factory=dict)
+    # device -> the addresses it was seen behind in the batch.
+    device_addresses: dict[str, set[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
 class GroupChange:
-    """A device's, address's or signature's aggregates before and after a write
-    (names: "accounts", "devices", "actors"), and its actors (newest GROUP_CAP)."""
+    """A device's, address's, signature's or cohort's aggregates before and after a
+    write (names: "accounts", "devices", "actors"), and its actors (newest
+    GROUP_CAP); for a device also the most accounts seen within a peak window
+    (``after["recent"]``) and its signed-in members (``accounts``)."""
 
     before: Mapping[str, int]
     after: Mapping[str, int]
     members: tuple[str, ...]
+    accounts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CohortOp:
+    """Put ``actor`` in a cohort (``add``, as ``part``: an address, a device) or take
+    it out of it wherever it is (``del``). ``by``: whose members the crowd counts
+    ("" for all)."""
+
+    cohort: str
+    op: str  # "add" | "del"
+    part: str
+    actor: str
+    t_ms: int
+    by: str = ""
+    window_ms: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -466,6 +657,11 @@ class Recorded:
     devices: dict[str, GroupChange]
     addresses: dict[str, GroupChange]
     signatures: dict[str, list[str]]  # actor -> playback signatures its sessions ended with
+    # actor -> (mark, content): "l" a blind like (no view event of the content);
+    # "u" an earlier blind like whose content it has since opened; "o" its only
+    # session ended (a one-off, so far); "h" ... and stopped at the count; "x" a
+    # second session: the first was no one-off after all.
+    marks: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -501,6 +697,7 @@ class RedisIntegrity:
             for name, src in (
                 ("record", RECORD),
                 ("group", GROUP),
+                ("cohort", COHORT),
                 ("address", ADDRESS),
                 ("read", READ),
             )
@@ -573,6 +770,7 @@ class RedisIntegrity:
                 SHAPE_EVENTS,
                 INTERVAL_QUANTUM_MS,
                 w.group_ms,
+                HUG_SHARE,
                 len(events),
             ]
             for e in events:
@@ -590,7 +788,7 @@ class RedisIntegrity:
                 (
                     "group",
                     [keys.integrity_device(device)],
-                    [now_ms, w.group_ms, GROUP_CAP, len(seen), *flat],
+                    [now_ms, w.group_ms, GROUP_CAP, w.peak_ms, len(seen), *flat],
                 )
             )
         addresses = list(batch.addresses)
@@ -626,10 +824,14 @@ class RedisIntegrity:
         replies = await self._run(commands)
         applied = 0
         signatures: dict[str, list[str]] = {}
+        marks: dict[str, list[tuple[str, str]]] = {}
         for actor, reply in zip(order, replies, strict=False):
             applied += int(reply[0])
-            if len(reply) > 1:
-                signatures[actor] = [_signature(_text(x)) for x in reply[1:]]
+            for item in (_text(x) for x in reply[1:]):
+                if item[:1] == "s":
+                    signatures.setdefault(actor, []).append(_signature(item[1:]))
+                else:
+                    marks.setdefault(actor, []).append((item[:1], item[1:]))
         rest = replies[len(order) :]
         out_devices = {
             d: _group(r, ("accounts", "actors")) for d, r in zip(devices, rest, strict=False)
@@ -638,7 +840,7 @@ class RedisIntegrity:
         out_addresses = {
             a: _group(r, ("accounts", "devices")) for a, r in zip(addresses, rest, strict=True)
         }
-        return Recorded(applied, out_devices, out_addresses, signatures)
+        return Recorded(applied, out_devices, out_addresses, signatures, marks)
 
     async def read(
         self,
@@ -646,9 +848,12 @@ class RedisIntegrity:
         notes: Mapping[str, Mapping[str, str]],
         signatures: Mapping[str, Mapping[str, int]],
         now_ms: int,
-    ) -> tuple[dict[str, ActorState], dict[str, GroupChange]]:
+        cohorts: Sequence[CohortOp] = (),
+    ) -> tuple[dict[str, ActorState], dict[str, GroupChange], list[GroupChange | None]]:
         """One round trip: register ``signatures`` (signature -> actor -> when) and
-        read their crowds; store each actor's ``notes`` and read its features."""
+        read their crowds; apply the ``cohorts`` operations (each ``add`` answers
+        with its crowd, in order; ``del`` with None); store each actor's ``notes``
+        and read its features."""
         w = self._windows
         keys = self._keys
         commands: list[tuple[str, Sequence[str], Sequence[Any]]] = []
@@ -660,7 +865,24 @@ class RedisIntegrity:
                 (
                     "group",
                     [keys.integrity_signature(sig)],
-                    [now_ms, w.group_ms, GROUP_CAP, len(seen), *flat],
+                    [now_ms, w.group_ms, GROUP_CAP, 0, len(seen), *flat],
+                )
+            )
+        for c in cohorts:
+            commands.append(
+                (
+                    "cohort",
+                    [keys.integrity_cohort(c.cohort)],
+                    [
+                        now_ms,
+                        c.window_ms or w.group_ms,
+                        GROUP_CAP,
+                        c.op,
+                        c.part,
+                        c.actor,
+                        c.t_ms,
+                        c.by,
+                    ],
                 )
             )
         order = list(dict.fromkeys(actors))
@@ -688,18 +910,41 @@ class RedisIntegrity:
             sig: _group(r, ("accounts", "actors"))
             for sig, r in zip(sig_order, replies, strict=False)
         }
+        rest = replies[len(sig_order) :]
+        joined: list[GroupChange | None] = [
+            _crowd(r) if c.op == "add" else None
+            for c, r in zip(cohorts, rest[: len(cohorts)], strict=True)
+        ]
         states = {
             actor: _state(actor, r, w.peak_ms)
-            for actor, r in zip(order, replies[len(sig_order) :], strict=True)
+            for actor, r in zip(order, rest[len(cohorts) :], strict=True)
         }
-        return states, crowds
+        return states, crowds, joined
 
 
 def _group(reply: Sequence[Any], names: tuple[str, str]) -> GroupChange:
+    """GROUP's answer (ADDRESS's has no recent accounts)."""
     b1, b2, a1, a2 = (int(x) for x in reply[:4])
+    if names[1] == "actors":
+        most, n = int(reply[4]), int(reply[5])
+        return GroupChange(
+            before={names[0]: b1, names[1]: b2},
+            after={names[0]: a1, names[1]: a2, "recent": most},
+            members=tuple(_text(x) for x in reply[6 + n :]),
+            accounts=tuple(_text(x) for x in reply[6 : 6 + n]),
+        )
     return GroupChange(
         before={names[0]: b1, names[1]: b2},
         after={names[0]: a1, names[1]: a2},
+        members=tuple(_text(x) for x in reply[4:]),
+    )
+
+
+def _crowd(reply: Sequence[Any]) -> GroupChange:
+    """COHORT's answer to an add."""
+    return GroupChange(
+        before={"actors": int(reply[0]), "flagged": int(reply[2])},
+        after={"actors": int(reply[1]), "flagged": int(reply[3])},
         members=tuple(_text(x) for x in reply[4:]),
     )
 
@@ -720,6 +965,7 @@ def _state(actor: str, reply: Sequence[Any], peak_ms: int) -> ActorState:
     flat = [_text(x) for x in reply[pos + 3 :]]
     notes = dict(zip(flat[0::2], flat[1::2], strict=True))
     device_accounts = address_accounts = address_devices = crowd = 0
+    device_recent = blind_crowd = switching = one_off = hugging = 0
     for name, value in notes.items():
         values, _ = note_values(value)
         kind = name[2:3]
@@ -727,6 +973,15 @@ def _state(actor: str, reply: Sequence[Any], peak_ms: int) -> ActorState:
             continue
         if kind == "d":
             device_accounts = max(device_accounts, values[0])
+            if len(values) > 1:
+                device_recent = max(device_recent, values[1])
+        elif kind == "k":
+            blind_crowd = max(blind_crowd, values[0])
+        elif kind == "w":
+            switching = max(switching, values[0])
+        elif kind == "o" and len(values) > 2 and values[2] and values[0] > hugging:
+            # Only a device that stopped at the count itself is held to its crowd.
+            hugging, one_off = values[0], values[1]
         elif kind == "i":
             address_accounts = max(address_accounts, values[0])
             address_devices = max(address_devices, values[-1])
@@ -738,6 +993,7 @@ def _state(actor: str, reply: Sequence[Any], peak_ms: int) -> ActorState:
         likes=sums["lk"],
         likes_peak=peaks["lk"],
         blind_likes=sums["bl"],
+        glance_likes=sums["gl"],
         unlikes=sums["ul"],
         views=sums["vw"],
         views_peak=peaks["vw"],
@@ -755,7 +1011,12 @@ def _state(actor: str, reply: Sequence[Any], peak_ms: int) -> ActorState:
         max_signature_repeats=repeats,
         signature_crowd=crowd,
         device_accounts=device_accounts,
+        device_recent_accounts=device_recent,
         address_accounts=address_accounts,
         address_devices=address_devices,
+        blind_crowd=blind_crowd,
+        switching_devices=switching,
+        one_off_crowd=one_off,
+        one_off_hugging=hugging,
     )
     return ActorState(features, last, notes)

@@ -30,6 +30,7 @@ ignored.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import replace
@@ -52,6 +53,7 @@ from storage.redis_integrity import (
     UNLIKE,
     ActorEvent,
     Batch,
+    CohortOp,
     GroupChange,
     RedisIntegrity,
 )
@@ -64,6 +66,12 @@ log = logging.getLogger(__name__)
 INTEGRITY_KINDS = frozenset({REACTION, VIEW, RAW_VIEW, VIEW_END})
 # A trust that moves by more than this is reported (or one that crosses a bar).
 TRUST_STEP = 0.01
+# A device is switching accounts when this many accounts used it within a peak window.
+SWITCHING_AT = 2
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha1("\t".join(parts).encode(), usedforsecurity=False).hexdigest()
 
 
 def actor_of(event: EngagementEvent) -> str:
@@ -134,6 +142,9 @@ def batch_of(deliveries: Sequence[Delivery]) -> Batch:
         if isinstance(addr, str) and addr:
             at = batch.addresses.setdefault(addr, {})
             at[actor] = max(at.get(actor, t), t)
+            if isinstance(device, str) and device:
+                batch.device_addresses.setdefault(device, set()).add(addr)
+            batch.content_addresses[(actor, event.content_id)] = addr
 
     for d in deliveries:
         for event in d.events:
@@ -143,7 +154,9 @@ def batch_of(deliveries: Sequence[Delivery]) -> Batch:
             for raw in orjson.loads(d.raw_views):
                 take(EngagementEvent.from_dict(raw), token)
     for events in batch.actors.values():
-        events.sort(key=lambda e: e.t_ms)  # stable: log order within one time
+        # Stable: log order within one time, except that a count and an end come
+        # after the view events of their time (the one that made it count, the last).
+        events.sort(key=lambda e: (e.t_ms, e.code in (VIEW_CODE, END)))
     return batch
 
 
@@ -197,7 +210,8 @@ class IntegrityWorker:
                 return True
             if rule.at <= after <= rule.full and after - before >= max(1, before // 10):
                 return True
-        return False
+        # A gate (a rule's `when`) that opens matters as much as a threshold.
+        return any(before < r.when[feature] <= after for r in self._rules.gated_by(feature))
 
     async def process(self, deliveries: Sequence[Delivery]) -> int:
         """Record the deliveries, assess, tell the enforcer, acknowledge; returns how
@@ -227,11 +241,77 @@ class IntegrityWorker:
                 notes.setdefault(actor, {})[field] = value
                 assess_now.add(actor)
 
+        cohorts: list[CohortOp] = []
+        seen_again: set[str] = set()
+        window_ms = self._rules.windows.actor_ms
+        # Cohort name -> (note field, feature) for the crowds the read answers.
+        cohort_notes: list[tuple[str, str]] = []
         for device, change in recorded.devices.items():
-            field, value = f"n:d:{device}", f"{change.after['accounts']},{now_ms}"
+            after = change.after
+            field = f"n:d:{device}"
+            value = f"{after['accounts']},{after.get('recent', 0)},{now_ms}"
             note(list(batch.devices[device]), field, value)
-            if self._matters(change, "device_accounts", "accounts"):
+            if self._matters(change, "device_accounts", "accounts") or self._matters(
+                change, "device_recent_accounts", "recent"
+            ):
                 note(list(change.members), field, value)
+            if after.get("recent", 0) >= SWITCHING_AT:
+                # Accounts switching fast on one device: a cohort per address.
+                for addr in sorted(batch.device_addresses.get(device, ())):
+                    for account in change.accounts:
+                        cohorts.append(
+                            CohortOp(
+                                f"w\t{addr}",
+                                "add",
+                                _digest(device)[:16],
+                                account,
+                                now_ms,
+                                window_ms=window_ms,
+                            )
+                        )
+                        cohort_notes.append((f"n:w:{_digest(addr)}", "switching_devices"))
+        for actor, items in recorded.marks.items():
+            anonymous = actor.startswith("d:")
+            for mark, text in items:
+                # "h": "<tenth of a second it stopped at>\t<content>"
+                at, _, content = text.partition("\t") if mark == "h" else ("", "", text)
+                where = batch.content_addresses.get((actor, content), "")
+                if mark == "u":
+                    cohorts.append(CohortOp(f"l\t{content}", "del", "", actor, now_ms))
+                    cohort_notes.append(("", ""))
+                elif mark == "l" and where:
+                    cohorts.append(
+                        CohortOp(
+                            f"l\t{content}",
+                            "add",
+                            where,
+                            actor,
+                            now_ms,
+                            by=where,
+                            window_ms=window_ms,
+                        )
+                    )
+                    cohort_notes.append((f"n:k:{_digest(content, where)}", "blind_crowd"))
+                elif mark == "x" and anonymous:
+                    # Seen again: no longer a one-off, so out of the crowd at once.
+                    seen_again.add(actor)
+                    cohorts.append(CohortOp(f"o\t{content}", "del", "", actor, now_ms))
+                    cohort_notes.append(("", ""))
+                    note([actor], f"n:o:{_digest(content)}", f"0,0,0,{now_ms}")
+                elif mark in ("o", "h") and anonymous and where:
+                    part = where if mark == "o" else f"{where}!{at}"
+                    cohorts.append(
+                        CohortOp(
+                            f"o\t{content}",
+                            "add",
+                            part,
+                            actor,
+                            now_ms,
+                            by=where,
+                            window_ms=window_ms,
+                        )
+                    )
+                    cohort_notes.append((f"n:o:{_digest(content)}", "one_off_hugging"))
         for addr, change in recorded.addresses.items():
             after = change.after
             field, value = f"n:i:{addr}", f"{after['accounts']},{after['devices']},{now_ms}"
@@ -245,26 +325,72 @@ class IntegrityWorker:
         for actor, sigs in recorded.signatures.items():
             for sig in sigs:
                 signatures.setdefault(sig, {})[actor] = now_ms
-        states, crowds = await self._store.read(sorted(assess_now), notes, signatures, now_ms)
+        states, crowds, joined = await self._store.read(
+            sorted(assess_now), notes, signatures, now_ms, cohorts
+        )
 
-        crowd_of: dict[str, int] = {}
-        for sig, change in crowds.items():
+        # Crowds learnt by the read: stored with the next batch's record, and used at
+        # once for the actors read now; earlier members are assessed at the next batch.
+        learnt: dict[str, dict[str, int]] = {}
+
+        def crowd(
+            feature: str, field: str, change: GroupChange, actors: Sequence[str] | set[str]
+        ) -> None:
             size = change.after["actors"]
-            field, value = f"n:s:{sig}", f"{size},{now_ms}"
-            for actor in signatures[sig]:
-                crowd_of[actor] = max(crowd_of.get(actor, 0), size)
-                self._remember.setdefault(actor, {})[field] = value
-            if self._matters(change, "signature_crowd", "actors"):
-                for member in change.members:
-                    if member not in signatures[sig]:
-                        self._carry.setdefault(member, {})[field] = value
+            name = "actors"
+            one_off = feature == "one_off_hugging"
+            if one_off:
+                # A consistent pair, the crowd's flagged members and its size, and
+                # whether the member itself is flagged ("!").
+                name = "flagged"
+            flagged = {m[1:] for m in change.members if m[:1] == "!"}
+
+            def value(actor: str) -> str:
+                if one_off:
+                    own = int(actor in flagged)
+                    return f"{change.after['flagged']},{size},{own},{now_ms}"
+                return f"{size},{now_ms}"
+
+            for actor in actors:
+                if actor in seen_again:
+                    continue  # its one-off ended in this very batch
+                if not one_off:
+                    raised = {feature: size}
+                elif actor in flagged:
+                    raised = {feature: change.after["flagged"], "one_off_crowd": size}
+                else:
+                    raised = {}
+                top = learnt.setdefault(actor, {})
+                if raised and raised[feature] >= top.get(feature, 0):
+                    top.update(raised)
+                self._remember.setdefault(actor, {})[field] = value(actor)
+                if actor not in states:
+                    self._carry.setdefault(actor, {})[field] = value(actor)
+            if self._matters(change, feature, name):
+                for member in (m.lstrip("!") for m in change.members):
+                    if member not in actors and member not in seen_again:
+                        self._carry.setdefault(member, {})[field] = value(member)
+
+        for sig, change in crowds.items():
+            crowd("signature_crowd", f"n:s:{sig}", change, set(signatures[sig]))
+        for cop, (field, feature), grown in zip(cohorts, cohort_notes, joined, strict=True):
+            if grown is not None:
+                crowd(feature, field, grown, {cop.actor})
 
         changed: list[ActorAssessment] = []
         for actor in sorted(states):
             state = states[actor]
             features = state.features
-            if crowd_of.get(actor, 0) > features.signature_crowd:
-                features = replace(features, signature_crowd=crowd_of[actor])
+            known = learnt.get(actor, {})
+            raised = {
+                name: size
+                for name, size in known.items()
+                if size > getattr(features, name) and name != "one_off_crowd"
+            }
+            if "one_off_hugging" in raised:
+                raised["one_off_crowd"] = known["one_off_crowd"]
+            if raised:
+                features = replace(features, **raised)  # type: ignore[arg-type]
             result = assess(features, self._rules)
             INTEGRITY_ASSESSMENTS.labels(tier=self._rules.tier(result.trust)).inc()
             if self._moved(_last_trust(state.last), result):

@@ -93,14 +93,19 @@ class Traffic:
         addr: str | None,
         impossible: bool = False,
         counted: bool = True,
+        threshold_ms: int | None = None,
     ) -> int:
         """steps: (ms since the previous event, watchedMs, positionMs, visibleFraction);
-        returns the time of the last event."""
+        returns the time of the last event. The view counts at the event whose watch
+        time reaches ``threshold_ms`` (None: at the last event)."""
         sid = self._id("s")
         watched_total = 0
+        counted_at: int | None = None
         for i, (gap, watched, position, visible) in enumerate(steps):
             t += gap
             watched_total += watched
+            if threshold_ms is not None and counted_at is None and watched_total >= threshold_ms:
+                counted_at = t
             self.items.append(
                 EngagementEvent(
                     event_id=self._id("raw"),
@@ -128,7 +133,7 @@ class Traffic:
                     kind=VIEW,
                     content_id=content,
                     actor=viewer,
-                    occurred_at_ms=t,
+                    occurred_at_ms=t if counted_at is None else counted_at,
                     deltas={"views": 1},
                     unique=viewer,
                     data={"session_id": sid, "device": device, "addr": addr},
@@ -501,13 +506,13 @@ async def test_redelivery_does_not_change_features(redis_client) -> None:
     assert await worker.process([delivery]) == len(tr.items)
     await worker.flush()
     now_ms = T0_MS + MINUTE
-    before, _ = await store.read(["u:spree", "d:x"], {}, {}, now_ms)
+    before, _, _ = await store.read(["u:spree", "d:x"], {}, {}, now_ms)
     calls = len(enforcer.calls)
     assert enforcer.trust["u:spree"] < RULES.exclude_below
 
     assert await worker.process([delivery]) == 0  # every token applied before
     await worker.flush()
-    after, _ = await store.read(["u:spree", "d:x"], {}, {}, now_ms)
+    after, _, _ = await store.read(["u:spree", "d:x"], {}, {}, now_ms)
     assert after["u:spree"].features == before["u:spree"].features
     assert after["d:x"].features == before["d:x"].features
     assert before["u:spree"].features.likes == 45
@@ -521,23 +526,26 @@ async def test_a_device_that_turns_into_a_farm_reassesses_its_earlier_accounts(
     clock = FakeClock()
     worker, _, enforcer, _ = make_worker(redis_client, clock)
     early = Traffic(seed=1)
+    # Accounts taking turns slowly (one every 20 minutes): not switching fast.
     for i in range(3):
-        early.like(f"acct-{i}", "c1", T0_MS + i * 1_000, "tablet", f"addr-{i}")
+        early.like(f"acct-{i}", "c1", T0_MS + i * 20 * MINUTE, "tablet", f"addr-{i}")
     await run(worker, clock, deliveries_of(early.items))
     assert enforcer.calls == []  # three accounts on a tablet: nothing to say
 
     late = Traffic(seed=2)
     for i in range(3, 9):
-        late.like(f"acct-{i}", "c2", T0_MS + 10 * MINUTE + i * 1_000, "tablet", f"addr-{i}")
+        late.like(f"acct-{i}", "c2", T0_MS + 60 * MINUTE + i * 1_000, "tablet", f"addr-{i}")
     await run(worker, clock, deliveries_of(late.items))
     for i in range(9):
         actor = f"u:acct-{i}"
         assert enforcer.of(actor) < RULES.exclude_below, actor
-        assert enforcer.reasons[actor] == ("shared_device_accounts",)
+        # Nine accounts in a day, six of them within seconds: both device rules.
+        assert enforcer.reasons[actor] == ("account_switching", "shared_device_accounts")
     # The earlier accounts were told in the batch that made the device a farm.
     [(told, _)] = enforcer.calls
     assert {a.actor for a in told} == {f"u:acct-{i}" for i in range(9)}
     assert told[0].evidence["device_accounts"] == 9
+    assert told[0].evidence["device_recent_accounts"] == 6
 
 
 async def test_integrity_and_unknown_events_are_ignored(redis_client) -> None:
@@ -551,7 +559,7 @@ async def test_integrity_and_unknown_events_are_ignored(redis_client) -> None:
     assert await worker.process([delivery]) == 0
     assert consumer.acked == [delivery]
     assert enforcer.calls == []
-    states, _ = await store.read(["u:a"], {}, {}, T0_MS)
+    states, _, _ = await store.read(["u:a"], {}, {}, T0_MS)
     assert states["u:a"].features.likes == 0
 
 
@@ -600,7 +608,7 @@ async def test_a_peak_is_the_most_in_any_five_minutes_wherever_the_clock_is(
         tr.like("pacer", f"c{i}", start + i * every_ms, "phone", "addr")
     await run(worker, clock, deliveries_of(tr.items))
     end = start + (likes - 1) * every_ms + 1
-    states, _ = await store.read(["u:pacer"], {}, {}, end)
+    states, _, _ = await store.read(["u:pacer"], {}, {}, end)
     features = states["u:pacer"].features
     assert features.likes == likes
     assert features.likes_peak == peak
@@ -629,7 +637,10 @@ async def test_identical_scripted_playback_is_one_crowd_whatever_the_network_did
     people = [f"d:person-{i}" for i in range(30)]
     for i, actor in enumerate(people):
         start = T0_MS + i * 2_000
-        tr.session(actor, "c1", start, tr.human_steps(32), device=actor[2:], addr="nat")
+        # People stop where they like. (One who stopped right at the count, among
+        # thirty one-off devices that all did, would be held to that crowd.)
+        steps = tr.human_steps(rng.uniform(45, 240))
+        tr.session(actor, "c1", start, steps, device=actor[2:], addr="nat", threshold_ms=30_000)
     await run(worker, clock, deliveries_of(tr.items))
     for i in range(30):
         assert enforcer.of(f"d:bot-{i}") < RULES.exclude_below
@@ -654,3 +665,170 @@ async def test_the_embedded_redis_runs_the_same_scripts() -> None:
         assert enforcer.of(f"d:bot-{i}") < RULES.exclude_below
         assert "identical_crowd" in enforcer.reasons[f"d:bot-{i}"]
     await fake.aclose()
+
+
+# --------------------------------------------------------------------------- new categories
+
+
+async def test_likes_on_contents_opened_but_never_counted_exclude_and_a_later_count_clears(
+    redis_client,
+) -> None:
+    """A bot that opens each content (the player's start event), likes it a second
+    later and moves on: every like is a glance. A person who likes a second into a
+    playback and watches on until the view counts is supported after all."""
+    clock = FakeClock()
+    worker, store, enforcer, _ = make_worker(redis_client, clock)
+    tr = Traffic(seed=21)
+    t = T0_MS
+    for i in range(25):
+        tr.session(
+            "u:glancer", f"c{i}", t, [(0, 0, 0, None)], device="gl", addr="dc", counted=False
+        )
+        tr.like("glancer", f"c{i}", t + 1_000, "gl", "dc")
+        t += 4_000
+        # The person: start, like at 1 s, heartbeats until the view counts at 2 s+.
+        watched = tr.rng.randint(3_000, 9_000)  # a person's own length each time
+        steps: list[Step] = [(0, 0, 0, None), (watched, watched, watched, None)]
+        tr.session("u:fan", f"c{i}", t, steps, device="fan", addr="home", threshold_ms=2_000)
+        tr.like("fan", f"c{i}", t + 1_000, "fan", "home")
+        t += 6_000
+    await run(worker, clock, deliveries_of(tr.items, slice_ms=2_000))
+    assert enforcer.of("u:glancer") < RULES.exclude_below
+    assert "glance_likes" in enforcer.reasons["u:glancer"]
+    assert enforcer.of("u:fan") == 1.0, enforcer.reasons.get("u:fan")
+    states, _, _ = await store.read(["u:glancer", "u:fan"], {}, {}, t)
+    assert (states["u:glancer"].features.glance_likes, states["u:fan"].features.glance_likes) == (
+        25,
+        0,
+    )
+    assert states["u:fan"].features.blind_likes == 0
+
+
+async def test_accounts_liking_one_content_blind_from_one_address_are_a_crowd(
+    redis_client,
+) -> None:
+    """Fresh accounts, one blind like each on one post, from one address. Neighbours
+    behind the same address who liked it after seeing it are not in the crowd, and
+    an account that opens the post after its like leaves it."""
+    clock = FakeClock()
+    worker, _, enforcer, _ = make_worker(redis_client, clock)
+    tr = Traffic(seed=22)
+    for i in range(10):
+        tr.like(f"fresh-{i}", "post", T0_MS + i * 3_000, None, "dc-1")
+    for i in range(10):
+        user = f"neighbour-{i}"
+        seen: list[Step] = [(0, tr.rng.randint(1_100, 4_000), None, 0.9)]
+        end = tr.session(f"u:{user}", "post", T0_MS + i * 2_000, seen, device=None, addr="dc-1")
+        tr.like(user, "post", end + 500, None, "dc-1")
+    # A blind like elsewhere, and one that opens the post afterwards.
+    tr.like("lone", "post", T0_MS, None, "home")
+    tr.like("late-viewer", "post", T0_MS + 1_000, None, "dc-1")
+    tr.session(
+        "u:late-viewer", "post", T0_MS + 5_000, [(0, 1_500, None, 0.9)], device=None, addr="dc-1"
+    )
+    await run(worker, clock, deliveries_of(tr.items, slice_ms=5_000))
+    for i in range(10):
+        assert enforcer.of(f"u:fresh-{i}") < RULES.exclude_below, i  # the first ones too
+        assert enforcer.reasons[f"u:fresh-{i}"] == ("blind_crowd",)
+    for user in [f"neighbour-{i}" for i in range(10)] + ["lone", "late-viewer"]:
+        assert enforcer.of(f"u:{user}") >= RULES.confident_at, (
+            user,
+            enforcer.reasons.get(f"u:{user}"),
+        )
+
+
+async def test_phones_switching_accounts_behind_one_address_are_a_farm(redis_client) -> None:
+    """Twelve phones behind one address, each going through accounts a minute apart:
+    each phone alone looks like a family tablet for a while; together they are a
+    farm, and the phones' earlier accounts go too. A family tablet (three accounts
+    over a day) and a home where two people share a phone stay trusted."""
+    clock = FakeClock()
+    worker, _, enforcer, _ = make_worker(redis_client, clock)
+    tr = Traffic(seed=23)
+    farm = []
+    for k in range(12):
+        for a in range(2):
+            user = f"farm-{k}-{a}"
+            farm.append(f"u:{user}")
+            t = T0_MS + a * 60_000 + k * 5_000
+            end = tr.session(
+                f"u:{user}", f"t{a}", t, tr.human_steps(5), device=f"phone-{k}", addr="farm"
+            )
+            tr.like(user, f"t{a}", end + 500, f"phone-{k}", "farm")
+    for i in range(3):
+        t = T0_MS + i * 4 * 60 * MINUTE
+        end = tr.session(f"u:fam-{i}", "c1", t, tr.human_steps(20), device="tablet", addr="home")
+        tr.like(f"fam-{i}", "c1", end + 500, "tablet", "home")
+    for i in range(2):
+        end = tr.session(
+            f"u:pair-{i}",
+            "c2",
+            T0_MS + i * 90_000,
+            tr.human_steps(20),
+            device="shared",
+            addr="flat",
+        )
+        tr.like(f"pair-{i}", "c2", end + 500, "shared", "flat")
+    await run(worker, clock, deliveries_of(tr.items))
+    for actor in farm:
+        assert enforcer.of(actor) < RULES.exclude_below, (actor, enforcer.reasons.get(actor))
+        assert "switching_crowd" in enforcer.reasons[actor]
+    for actor in ["u:fam-0", "u:fam-1", "u:fam-2", "u:pair-0", "u:pair-1"]:
+        assert enforcer.of(actor) >= RULES.confident_at, (actor, enforcer.reasons.get(actor))
+
+
+async def test_one_off_devices_that_stop_at_the_count_are_a_crowd(redis_client) -> None:
+    """Fresh device ids behind one address, each playing one video once, with human
+    timing, each stopping just after its view counted (30 s): the rotating view bot.
+    Phones behind the same address that start their day on the same video and go on
+    to others are seen again, and leave the crowd; people who watch a clip whole stop
+    at one place, its end, and are no crowd."""
+    clock = FakeClock()
+    worker, _, enforcer, _ = make_worker(redis_client, clock)
+    tr = Traffic(seed=24)
+    rng = random.Random(24)
+    bots = [f"d:rot-{i}" for i in range(16)]
+    for i, actor in enumerate(bots):
+        steps = tr.human_steps(rng.uniform(31, 38))
+        tr.session(
+            actor,
+            "v1",
+            T0_MS + i * 20_000,
+            steps,
+            device=actor[2:],
+            addr="nat",
+            threshold_ms=30_000,
+        )
+    # A 34 s clip shared around the same address: everyone who watches it whole
+    # stops at its end, right after the count, at one place.
+    clip = [f"d:clip-{i}" for i in range(16)]
+    for i, actor in enumerate(clip):
+        beats = [rng.randint(9_500, 10_500) for _ in range(3)]  # their own clocks
+        steps = [(0, 0, 0, None)]
+        for beat in beats:
+            steps.append((beat, beat, steps[-1][2] + beat, None))  # type: ignore[operator]
+        steps.append((34_000 - sum(beats), 34_000 - sum(beats), 34_000, None))
+        tr.session(
+            actor,
+            "clip",
+            T0_MS + i * 20_000,
+            steps,
+            device=actor[2:],
+            addr="nat",
+            threshold_ms=30_000,
+        )
+    phones = [f"d:phone-{i}" for i in range(14)]
+    for i, actor in enumerate(phones):
+        t = T0_MS + i * 20_000 + 5_000
+        for content in ("v1", rng.choice(CONTENTS), rng.choice(CONTENTS)):
+            steps = tr.human_steps(rng.uniform(31, 37))
+            t = tr.session(
+                actor, content, t, steps, device=actor[2:], addr="nat", threshold_ms=30_000
+            )
+            t += rng.randint(2_000, 10_000)
+    await run(worker, clock, deliveries_of(tr.items, slice_ms=10_000))
+    for actor in bots:
+        assert enforcer.of(actor) < RULES.exclude_below, (actor, enforcer.reasons.get(actor))
+        assert enforcer.reasons[actor] == ("one_off_crowd",)
+    for actor in phones + clip:
+        assert enforcer.of(actor) >= RULES.confident_at, (actor, enforcer.reasons.get(actor))

@@ -46,6 +46,9 @@ def test_shipped_file_defaults() -> None:
         "like_velocity",
         "like_volume",
         "blind_likes",
+        "glance_likes",
+        "blind_crowd",
+        "one_off_crowd",
         "view_velocity",
         "watch_overlap",
         "impossible_timing",
@@ -55,6 +58,8 @@ def test_shipped_file_defaults() -> None:
         "identical_crowd",
         "repeat_sessions",
         "shared_device_accounts",
+        "account_switching",
+        "switching_crowd",
         "shared_address_accounts",
         "address_device_churn",
     }
@@ -266,6 +271,24 @@ ATTACKS = {
     "blind-like-spree": Features("u:spree", likes=400, likes_peak=60, blind_likes=400),
     # Scripted identical playback, each bot on its own address and device.
     "identical-crowd": Features("u:bot-9", views=1, sessions=1, signature_crowd=40),
+    # Headless accounts opening each content and liking it a second later.
+    "glance-bot": Features("u:bot", likes=48, likes_peak=48, glance_likes=48, raw_events=48),
+    # Fresh accounts, one blind like each, on one post from one address.
+    "fake-accounts-one-like": Features(
+        "u:fresh", likes=1, likes_peak=1, blind_likes=1, blind_crowd=9
+    ),
+    # A click farm: phones switching accounts every minute, fifteen behind one address.
+    "click-farm-switching": replace(
+        CAMPUS,
+        actor="u:farmhand",
+        device_accounts=3,
+        device_recent_accounts=3,
+        switching_devices=15,
+    ),
+    # Rotating device ids with human timing, each stopping right after the count.
+    "rotating-one-offs": Features(
+        "d:rot-7", views=1, raw_events=5, sessions=1, one_off_crowd=15, one_off_hugging=15
+    ),
 }
 
 
@@ -399,3 +422,97 @@ def test_applies_to_and_when_gates() -> None:
     assert assess(Features("u:a", likes=9, sessions=5), rules).trust == 1.0  # a user
     assert assess(Features("d:a", likes=9, sessions=1), rules).trust == 1.0  # gate
     assert assess(Features("d:a", likes=9, sessions=2), rules).trust == 0.875
+
+
+# --------------------------------------------------------------------------- new signals
+
+# One content liked blind, from one address, by a crowd (the actor's own like blind).
+BLIND_FAN = Features("u:fan", likes=1, likes_peak=1, blind_likes=1)
+# An anonymous device whose only session stopped at the count.
+ONE_OFF = Features("d:one-off", views=1, raw_events=5, sessions=1)
+
+
+@pytest.mark.parametrize(
+    ("features", "points", "reasons"),
+    [
+        # Glance likes: opened, liked, left before the view counted.
+        (Features("u:g", likes=9, glance_likes=9), 0.0, ()),  # under the gate of 10
+        (Features("u:g", likes=10, glance_likes=10), 1.0, ("glance_likes",)),
+        (Features("u:g", likes=12, glance_likes=12), 1.4, ("glance_likes",)),
+        (Features("u:g", likes=15, glance_likes=15), 2.0, ("glance_likes",)),
+        (Features("u:g", likes=48, glance_likes=48), 2.0, ("glance_likes",)),
+        # 20 glances among 40 likes on opened contents (0.5): a person who likes
+        # early now and then, not a script.
+        (Features("u:g", likes=40, glance_likes=20), 0.0, ()),
+        # Blind likes do not count as opened: 10 glances of 12 opened (0.83).
+        (Features("u:g", likes=30, blind_likes=18, glance_likes=10), 1.0, ("glance_likes",)),
+        # A crowd liking one content blind from one address.
+        (replace(BLIND_FAN, blind_crowd=2), 0.0, ()),
+        (replace(BLIND_FAN, blind_crowd=3), 1.0, ("blind_crowd",)),
+        (replace(BLIND_FAN, blind_crowd=6), 2.0, ("blind_crowd",)),
+        # ... but not an account whose own like was supported by its view.
+        (replace(BLIND_FAN, blind_likes=0, blind_crowd=50), 0.0, ()),
+        # Accounts switching on one device within minutes.
+        (Features("u:s", device_recent_accounts=2), 0.0, ()),
+        (Features("u:s", device_recent_accounts=3), 1.0, ("account_switching",)),
+        (Features("u:s", device_recent_accounts=6), 2.0, ("account_switching",)),
+        # Many devices behind one address doing it, its own one of them.
+        (Features("u:s", device_recent_accounts=2, switching_devices=4), 1.0, ("switching_crowd",)),
+        (
+            Features("u:s", device_recent_accounts=2, switching_devices=10),
+            2.0,
+            ("switching_crowd",),
+        ),
+        # ... an account whose own device did not switch is not held to them.
+        (Features("u:s", device_recent_accounts=1, switching_devices=40), 0.0, ()),
+        # One-off devices on one content and address that stop at the count.
+        (replace(ONE_OFF, one_off_crowd=4, one_off_hugging=4), 0.0, ()),
+        (replace(ONE_OFF, one_off_crowd=6, one_off_hugging=5), 1.0, ("one_off_crowd",)),
+        (replace(ONE_OFF, one_off_crowd=7, one_off_hugging=5), 0.0, ()),  # share 0.71
+        (replace(ONE_OFF, one_off_crowd=10, one_off_hugging=10), 2.0, ("one_off_crowd",)),
+        # A shared link watched by fifty: a quarter stop near the count.
+        (replace(ONE_OFF, one_off_crowd=50, one_off_hugging=13), 0.0, ()),
+        # Signed-in viewers are not devices.
+        (replace(ONE_OFF, actor="u:x", one_off_crowd=12, one_off_hugging=12), 0.0, ()),
+    ],
+)
+def test_new_signals_points(features: Features, points: float, reasons: tuple) -> None:
+    result = assess(features, RULES)
+    assert result.reasons == reasons
+    assert result.evidence.get("points", 0.0) == pytest.approx(points)
+
+
+@pytest.mark.parametrize(
+    ("features", "glance", "hug"),
+    [
+        (Features("u:x"), 0.0, 0.0),
+        (Features("u:x", likes=10, glance_likes=5), 0.5, 0.0),
+        (Features("u:x", likes=10, blind_likes=10), 0.0, 0.0),  # nothing opened
+        (Features("u:x", likes=10, blind_likes=6, glance_likes=4), 1.0, 0.0),
+        (Features("d:x", one_off_crowd=8, one_off_hugging=6), 0.0, 0.75),
+        # Notes written at different times: never above 1.
+        (Features("d:x", one_off_crowd=3, one_off_hugging=6), 0.0, 1.0),
+    ],
+)
+def test_derived_shares(features: Features, glance: float, hug: float) -> None:
+    assert features.glance_like_share == pytest.approx(glance)
+    assert features.one_off_hug_share == pytest.approx(hug)
+
+
+@pytest.mark.parametrize(
+    "features",
+    [
+        # A family of three on one tablet, two of them within five minutes.
+        replace(HEAVY, device_accounts=3, device_recent_accounts=2),
+        # A campus: a few phones lent to a friend, no blind likes.
+        replace(CAMPUS, device_recent_accounts=2, switching_devices=3),
+        # A campus where a viral post was liked from a notification by many.
+        replace(CAMPUS, likes=6, blind_likes=1, blind_crowd=2),
+        # A heavy user who likes shorts in the first second now and then.
+        replace(HEAVY, glance_likes=30),
+    ],
+    ids=["family-tablet", "campus-lent-phones", "campus-two-blind", "heavy-early-likes"],
+)
+def test_honest_neighbours_of_the_new_signals_stay_trusted(features: Features) -> None:
+    result = assess(features, RULES)
+    assert RULES.tier(result.trust) == TRUSTED, result

@@ -8,7 +8,7 @@ from storage.keys import Keys
 
 
 @pytest.mark.parametrize("keys", [Keys(), Keys(prefix="x", partitions=16)])
-def test_counter_pairs_match_the_single_key_builders(keys: Keys) -> None:
+def test_batched_builders_match_the_single_key_builders(keys: Keys) -> None:
     ids = [f"c{i}" for i in range(50)] + ["é", "a:b", ""]
     by_partition: dict[int, list[str]] = {}
     for cid in ids:
@@ -16,6 +16,17 @@ def test_counter_pairs_match_the_single_key_builders(keys: Keys) -> None:
     for p, cids in by_partition.items():
         expected = [k for c in cids for k in (keys.counters(c), keys.uniques(c))]
         assert keys.counter_pairs(p, cids) == expected
+        expected = [
+            k
+            for c in cids
+            for k in (
+                keys.signal_ring(c),
+                keys.reactor_viewers(c),
+                keys.uniques(c),
+                keys.counters(c),
+            )
+        ]
+        assert keys.signal_read_keys(p, cids) == expected
 
 
 def test_keys_of_one_content_share_its_partition_tag() -> None:
