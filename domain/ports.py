@@ -15,7 +15,7 @@ from domain.integrity_rules import ActorAssessment
 from domain.notifications import Notification, Preferences
 from domain.notifications import Recent as RecentCount
 from domain.reactions import ReactionType
-from domain.signals import RawSignals
+from domain.signals import RawSignals, Sums
 from domain.trending import Ranked, TrendWindow
 from domain.view_policy import PolicyBook
 from domain.view_sessions import ViewSession
@@ -267,6 +267,10 @@ class TrendingStore(Protocol):
 
     async def raw_signals(self, content_ids: Sequence[str]) -> dict[str, RawSignals]:
         """Per content, what ranking signals are computed from (one round trip)."""
+
+    async def signal_sums(self, content_ids: Sequence[str], now_ms: int) -> dict[str, Sums]:
+        """Per content, domain.signals.sums of what it holds at ``now_ms`` (one round
+        trip); the reads take these, not the whole minute ring."""
 
 
 # --- count integrity (domain/enforcement.py) ---------------------------------------

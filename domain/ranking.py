@@ -14,7 +14,7 @@ from domain.deps import Deps
 from domain.errors import BadUserInput
 from domain.ports import TrendingStore
 from domain.reads import check_ids
-from domain.signals import EMPTY, MAX_IDS, Signals, compute
+from domain.signals import MAX_IDS, ZERO_SUMS, Signals, from_sums
 from domain.trending import (
     ALL_KINDS,
     ALL_REGIONS,
@@ -59,8 +59,8 @@ async def ranking_signals(
     ids = check_ids(content_ids)
     if len(ids) > MAX_IDS:  # check_ids' bound is the feed's; this one is ours
         raise BadUserInput(f"contentIds has {len(ids)} ids; at most {MAX_IDS}")
-    raw = await store.raw_signals(list(dict.fromkeys(ids))) if ids else {}
-    return [compute(cid, raw.get(cid, EMPTY), now_ms) for cid in ids]
+    found = await store.signal_sums(list(dict.fromkeys(ids)), now_ms) if ids else {}
+    return [from_sums(cid, found.get(cid, ZERO_SUMS), now_ms) for cid in ids]
 
 
 async def trending(

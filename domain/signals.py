@@ -55,15 +55,15 @@ class RawSignals:
 EMPTY = RawSignals({}, 0, 0, 0, 0, 0, None)
 
 
-@dataclass(frozen=True, slots=True)
-class Rates:
+class Rates(NamedTuple):
+    # NamedTuples, as Minute: a read of 100 contents builds 300 of these, and a
+    # frozen dataclass costs about four times as much to build.
     one_minute: float
     fifteen_minutes: float
     one_hour: float
 
 
-@dataclass(frozen=True, slots=True)
-class Signals:
+class Signals(NamedTuple):
     content_id: str
     likes_per_minute: Rates
     views_per_minute: Rates
@@ -114,63 +114,127 @@ def slope(values: list[float]) -> float:
     return num / den
 
 
-def _ratio(num: float, den: float) -> float | None:
-    return num / den if den else None
+# Every window compute() takes is a difference of two prefix sums of a content's
+# per-minute counts by age (0: the current minute): sum(a[:c]) for c in CUTS. A
+# read asks the store for these few integers per content, not for its whole ring
+# (storage/redis_trending.py computes them in Redis by sums() below).
+_WINDOW_ENDS = (*RATE_WINDOWS, VELOCITY_RECENT, VELOCITY_RECENT + VELOCITY_BASELINE)
+CUTS = tuple(sorted({c for w in _WINDOW_ENDS for c in (w, w + 1)}))
+# Minutes a read looks at: the current one and the 65 before (velocity's baseline).
+SPAN = CUTS[-1]
+# growthSlope over the SLOPE_MINUTES complete minutes (ages SLOPE_MINUTES..1, x =
+# 0, 1, ...): the least-squares slope is sum((x - mean x) * y) / sum((x - mean x)^2),
+# with an odd count an integer weight per age, so its numerator is a sum of integers.
+assert SLOPE_MINUTES % 2 == 1
+SLOPE_WEIGHTS = tuple(
+    (SLOPE_MINUTES - age) - (SLOPE_MINUTES - 1) // 2 for age in range(1, SLOPE_MINUTES + 1)
+)  # by age, from age 1
+_SLOPE_DEN = sum(w * w for w in SLOPE_WEIGHTS)
+assert max(RATE_WINDOWS) < SPAN and SLOPE_MINUTES < SPAN <= RING_MINUTES
 
 
-def compute(content_id: str, raw: RawSignals, now_ms: int) -> Signals:
-    """The signals at ``now_ms``: ``window_sum``'s windows, taken over the minutes by
-    how long ago they were (k = 0 is the current minute), which runs for every
-    content of a read (a list of 100 is 100 of these)."""
+class Sums(NamedTuple):
+    """What compute() needs of one content at one moment: its lifetime totals and
+    the prefix sums (at CUTS) of its views and likes by age, plus the slope's
+    weighted sum of views."""
+
+    updated_at_ms: int | None
+    watch_ms: int
+    likes: int
+    views: int
+    unique_viewers: int
+    reacting_viewers: int
+    # sum(SLOPE_WEIGHTS[age - 1] * views[age]) over ages 1..SLOPE_MINUTES; then
+    # sum(views[:c]) for c in CUTS; then sum(likes[:c]) for c in CUTS.
+    ring: tuple[int, ...]
+
+
+ZERO_SUMS = Sums(None, 0, 0, 0, 0, 0, (0,) * (1 + 2 * len(CUTS)))
+
+
+def sums(raw: RawSignals, now_ms: int) -> Sums:
+    """The definition of what a read of ``raw`` at ``now_ms`` carries (the store's
+    script computes the same; a differential test holds them equal)."""
     current, into = divmod(now_ms, MINUTE_MS)
-    views = [0] * _SPAN
-    likes = [0] * _SPAN
+    views = [0] * SPAN
+    likes = [0] * SPAN
     for minute, c in raw.minutes.items():
         k = current - minute
-        if 0 <= k < _SPAN:
+        # A minute that began just now has spread nothing yet (window_sum's rule).
+        if 0 <= k < SPAN and (k or into):
             views[k] = c.views
             likes[k] = c.likes
-    older = 1.0 - into / MINUTE_MS  # the share of the oldest minute inside a window
-    if not into:
-        # A minute that began just now has spread nothing yet (window_sum's rule).
-        views[0] = likes[0] = 0
-
-    def last(a: list[int], w: int) -> float:
-        """Events in the last ``w`` minutes: this minute and the w - 1 before in
-        full, and the part of the w-th before that the window still covers."""
-        return sum(a[:w]) + older * a[w]
-
-    def rates(a: list[int]) -> Rates:
-        return Rates(last(a, 1), last(a, 15) / 15, last(a, 60) / 60)
-
-    recent = last(views, VELOCITY_RECENT) / VELOCITY_RECENT
-    # [now - 65 min, now - 5 min): the part of minute 5 before now the window covers,
-    # minutes 6 to 64 in full, the rest of minute 65.
-    far = VELOCITY_RECENT + VELOCITY_BASELINE
-    baseline = (
-        (1.0 - older) * views[VELOCITY_RECENT]
-        + sum(views[VELOCITY_RECENT + 1 : far])
-        + older * views[far]
-    ) / VELOCITY_BASELINE
-    reacting = min(max(raw.reacting_viewers, 0), raw.unique_viewers)
-    return Signals(
-        content_id=content_id,
-        likes_per_minute=rates(likes),
-        views_per_minute=rates(views),
-        # The complete minutes before the current one, oldest first.
-        growth_slope=slope([float(v) for v in views[SLOPE_MINUTES:0:-1]]),
-        velocity_ratio=_ratio(recent, baseline),
-        engagement_ratio=_ratio(raw.likes, raw.views),
-        view_to_like_conversion=_ratio(reacting, raw.unique_viewers),
-        unique_viewers=raw.unique_viewers,
-        average_watch_ms=_ratio(raw.watch_ms, raw.views),
-        updated_at_ms=raw.updated_at_ms,
+    return Sums(
+        raw.updated_at_ms,
+        raw.watch_ms,
+        raw.likes,
+        raw.views,
+        raw.unique_viewers,
+        raw.reacting_viewers,
+        (
+            sum(w * v for w, v in zip(SLOPE_WEIGHTS, views[1:], strict=False)),
+            *(sum(views[:c]) for c in CUTS),
+            *(sum(likes[:c]) for c in CUTS),
+        ),
     )
 
 
-# Minutes a read looks at: the current one and the 65 before (velocity's baseline).
-_SPAN = VELOCITY_RECENT + VELOCITY_BASELINE + 1
-assert max(RATE_WINDOWS) < _SPAN and SLOPE_MINUTES < _SPAN <= RING_MINUTES
+# from_sums unpacks Sums.ring by this layout (1, 15, 60: the rates; 5 and 65: velocity).
+assert CUTS == (1, 2, 5, 6, 15, 16, 60, 61, 65, 66) and RATE_WINDOWS == (1, 15, 60)
+assert VELOCITY_RECENT == 5 and VELOCITY_RECENT + VELOCITY_BASELINE == 65
+_new = tuple.__new__  # a NamedTuple without its keyword-handling __new__
+
+
+def from_sums(content_id: str, s: Sums, now_ms: int) -> Signals:
+    """The signals at ``now_ms``: ``window_sum``'s windows over minutes by age. A
+    window of the last ``w`` minutes takes this minute and the w - 1 before in full,
+    and the part of the w-th before that it still covers (``older``); a list of 100
+    is 100 of these, so the sums are written out."""
+    older = 1.0 - (now_ms % MINUTE_MS) / MINUTE_MS
+    # Prefix sums at ages 1, 2, 5, ...: v5 = views of ages 0-4, v6 - v5 = views at age 5.
+    (slope_sum, v1, v2, v5, v6, v15, v16, v60, v61, v65, v66) = s.ring[:11]
+    (l1, l2, _, _, l15, l16, l60, l61, _, _) = s.ring[11:]
+    recent = (v5 + older * (v6 - v5)) / VELOCITY_RECENT
+    # [now - 65 min, now - 5 min): the part of minute 5 before now the window covers,
+    # minutes 6 to 64 in full, the rest of minute 65.
+    baseline = ((1.0 - older) * (v6 - v5) + (v65 - v6) + older * (v66 - v65)) / VELOCITY_BASELINE
+    uniques = s.unique_viewers
+    reacting = min(max(s.reacting_viewers, 0), uniques)
+    views = s.views
+    return _new(
+        Signals,
+        (
+            content_id,
+            _new(
+                Rates,
+                (
+                    l1 + older * (l2 - l1),
+                    (l15 + older * (l16 - l15)) / 15,
+                    (l60 + older * (l61 - l60)) / 60,
+                ),
+            ),
+            _new(
+                Rates,
+                (
+                    v1 + older * (v2 - v1),
+                    (v15 + older * (v16 - v15)) / 15,
+                    (v60 + older * (v61 - v60)) / 60,
+                ),
+            ),
+            slope_sum / _SLOPE_DEN,
+            recent / baseline if baseline else None,
+            s.likes / views if views else None,
+            reacting / uniques if uniques else None,
+            uniques,
+            s.watch_ms / views if views else None,
+            s.updated_at_ms,
+        ),
+    )
+
+
+def compute(content_id: str, raw: RawSignals, now_ms: int) -> Signals:
+    """The signals of ``raw`` at ``now_ms``."""
+    return from_sums(content_id, sums(raw, now_ms), now_ms)
 
 
 # --- what an event adds to the store's minutes and lifetime totals ----------------

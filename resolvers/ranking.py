@@ -12,7 +12,7 @@ from domain import ranking
 from domain.contents import ContentKind
 from domain.errors import DomainError
 from domain.ports import TrendingStore
-from domain.signals import EMPTY, compute
+from domain.signals import ZERO_SUMS, from_sums
 from domain.trending import ALL_KINDS, WINDOWS, TrendWindow
 from resolvers.context import Context, Info
 from schema.ranking import RankingSignals, TrendingItem
@@ -66,9 +66,9 @@ async def _items(
     if not with_signals or not ids:
         return [TrendingItem.from_domain(e, None) for e in entries]
     # The signals cost one more Redis round trip, so only when the query asks.
-    raw = await store.raw_signals(ids)
+    found = await store.signal_sums(ids, now)
     return [
-        TrendingItem.from_domain(e, compute(cid, raw.get(cid, EMPTY), now))
+        TrendingItem.from_domain(e, from_sums(cid, found.get(cid, ZERO_SUMS), now))
         for e, cid in zip(entries, ids, strict=True)
     ]
 

@@ -69,15 +69,14 @@ class TrendingItem:
         description="The content's heat now (see the README's trending formula)."
     )
     content: Content
-    # Read only when the query asks for signals (resolvers/ranking.py).
-    computed: strawberry.Private[DomainSignals | None]
-
-    @strawberry.field
-    def signals(self) -> RankingSignals:
-        if self.computed is None:  # pragma: no cover - the resolver reads them when asked
-            raise RuntimeError("signals were not read for this list")
-        return RankingSignals.from_domain(self.computed)
+    # A plain field (the compiled executor projects it with the rest of the item);
+    # read from the store only when the query asks for it (resolvers/ranking.py),
+    # None otherwise.
+    signals: RankingSignals
 
     @classmethod
     def from_domain(cls, e: ranking.TrendingEntry, s: DomainSignals | None) -> TrendingItem:
-        return cls(rank=e.rank, score=e.score, content=Content.from_domain(e.content), computed=s)
+        signals = cast("RankingSignals", s)  # None only where no query reads it
+        return cls(
+            rank=e.rank, score=e.score, content=Content.from_domain(e.content), signals=signals
+        )

@@ -1,9 +1,10 @@
 """Ranking signals and trend scores in Redis, kept by the trending worker.
 
 Per content (keys tagged with its partition, storage/keys.py): a hash with the
-minute ring, lifetime watch time and the time of the last change
-(``signal_ring``); a HyperLogLog of the users who reacted (``reactor_viewers``);
-a hash of decayed sums per (window, region) (``trend_state``). Per partition:
+minute ring, lifetime watch time, the time of the last change and what the last
+read of this minute summed (``signal_ring``; READ_SUMS); a HyperLogLog of the
+users who reacted (``reactor_viewers``); a hash of decayed sums per (window,
+region) (``trend_state``). Per partition:
 one sorted set per (window, kind, region) of frame scores (``trend_set``) and
 the applied-token set (``trend_applied``).
 
@@ -18,14 +19,25 @@ holds the two to 1e-9.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
 
-from domain.signals import RING_MINUTES, ContentDelta, Minute, RawSignals, Signals
+from domain.signals import (
+    CUTS,
+    MINUTE_MS,
+    RING_MINUTES,
+    SLOPE_WEIGHTS,
+    SPAN,
+    ContentDelta,
+    Minute,
+    RawSignals,
+    Signals,
+    Sums,
+)
 from domain.trending import (
     EPOCH_MS,
     MAX_MEMBERS,
@@ -143,6 +155,8 @@ for c = 1, nc do
   end
   pos = pos + nr
   redis.call('HSET', sig, '_at', ARGV[1])
+  -- What a read stored of this ring (READ_SUMS) is stale now.
+  redis.call('HDEL', sig, 'sums')
   local ns = tonumber(ARGV[pos]); pos = pos + 1
   for _ = 1, ns do
     local field, win = ARGV[pos], windows[tonumber(ARGV[pos + 1])]
@@ -220,6 +234,107 @@ return out
 """
 
 
+# domain.signals.sums, in Redis: a read carries a few integers per content instead
+# of its ring (~210 values), and they are exact integers, so the floats computed
+# from them (domain.signals.from_sums) are the same whichever side summed.
+#
+# Summing a ring costs Redis about 75 µs per content (HGETALL of ~70 slots and
+# their parsing), and the intersection of two HyperLogLogs up to ~120 µs: 100
+# contents would hold Redis for milliseconds on every read. Both change only when
+# the minute turns or the trending worker writes the content (it sets ``_at`` and
+# drops ``sums``), so the first read after either stores its result in the ring's
+# ``sums`` field, stamped with (minute, _at), and the reads after it take that. The
+# unique viewers are counted on every read (PFCOUNT of one sketch is cached by
+# Redis itself); the viewers who also reacted are as of the worker's last write.
+#
+# KEYS per content: ring, reactor sketch, unique viewers, counters. ARGV: the
+# current minute, 1 if it began just now (it then spreads nothing: not stored).
+# domain.signals' SPAN (ages 0 .. SPAN - 1 are read), CUTS and SLOPE_WEIGHTS (for
+# ages 1, 2, ...) are written into the script's text: as arguments they were a
+# quarter of what a read sent. Per content one row: {_at (-1: never), watch
+# ms, likes, views, unique viewers, viewers who reacted, "slope's weighted sum,
+# views' prefix sums at the cuts, likes' prefix sums at the cuts" (one string)}.
+READ_SUMS = """
+local current = ARGV[1]
+local minute = tonumber(current)
+local fresh = ARGV[2] == '1'
+local span = @SPAN@
+local cuts = {@CUTS@}
+local ncut = #cuts
+local weights = {@WEIGHTS@}
+local nw = #weights
+
+local function ring_sums(sig)
+  local views, likes = {}, {}
+  for k = 0, span - 1 do views[k] = 0; likes[k] = 0 end
+  local flat = redis.call('HGETALL', sig)
+  for j = 1, #flat, 2 do
+    if string.sub(flat[j], 1, 1) == 'm' then
+      local m, vw, lk = string.match(flat[j + 1], '^(%-?%d+),(%d+),(%d+)$')
+      if m then
+        local age = minute - tonumber(m)
+        if age >= 0 and age < span and (age > 0 or not fresh) then
+          views[age] = tonumber(vw); likes[age] = tonumber(lk)
+        end
+      end
+    end
+  end
+  local weighted = 0
+  for j = 1, nw do weighted = weighted + weights[j] * views[j] end
+  local parts = {string.format('%d', weighted)}
+  for _, series in ipairs({views, likes}) do
+    local total, age = 0, 0
+    for j = 1, ncut do
+      while age < cuts[j] do total = total + series[age]; age = age + 1 end
+      parts[#parts + 1] = string.format('%d', total)
+    end
+  end
+  return table.concat(parts, ',')
+end
+
+local function reacting(uv, rv, nu)
+  -- |V and R| = |V| + |R| - |V or R|, each an estimate: clamped at 0.
+  if nu == 0 then return 0 end
+  local nr = redis.call('PFCOUNT', rv)
+  if nr == 0 then return 0 end
+  local both = nu + nr - redis.call('PFCOUNT', uv, rv)
+  if both > 0 then return both end
+  return 0
+end
+
+local out = {}
+for i = 1, #KEYS / 4 do
+  local sig, rv, uv, cnt = KEYS[4 * i - 3], KEYS[4 * i - 2], KEYS[4 * i - 1], KEYS[4 * i]
+  local h = redis.call('HMGET', sig, '_at', 'w', 'sums')
+  local c = redis.call('HMGET', cnt, 'likes', 'views')
+  local nu = redis.call('PFCOUNT', uv)
+  local both, body
+  local stamp = h[1] and (current .. ',' .. h[1] .. ',')
+  local cached = h[3]
+  if stamp and not fresh and cached and string.sub(cached, 1, #stamp) == stamp then
+    both, body = string.match(cached, '^[^,]+,[^,]+,(%d+),(.*)$', 1)
+    both = tonumber(both)
+  else
+    body = ring_sums(sig)
+    both = reacting(uv, rv, nu)
+    -- Never for a content the worker has not written (no ring to keep it in).
+    if stamp and not fresh then
+      redis.call('HSET', sig, 'sums', stamp .. string.format('%d', both) .. ',' .. body)
+    end
+  end
+  out[i] = {tonumber(h[1]) or -1, tonumber(h[2]) or 0,
+            c[1] and tonumber(c[1]) or 0, c[2] and tonumber(c[2]) or 0,
+            nu, both, body}
+end
+return out
+"""
+READ_SUMS = (
+    READ_SUMS.replace("@SPAN@", str(SPAN))
+    .replace("@CUTS@", ", ".join(map(str, CUTS)))
+    .replace("@WEIGHTS@", ", ".join(map(str, SLOPE_WEIGHTS)))
+)
+
+
 @dataclass(frozen=True, slots=True)
 class TopQuery:
     window: TrendWindow
@@ -230,6 +345,14 @@ class TopQuery:
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _score_pairs(reply: Sequence[Any]) -> Iterable[tuple[str, float]]:
+    """(member, score) of a ZRANGE ... WITHSCORES reply: RESP3's [member, score]
+    pairs, or RESP2's flat member, score, member, ..."""
+    if reply and isinstance(reply[0], list | tuple):
+        return [(_text(m), float(s)) for m, s in reply]
+    return [(_text(m), float(s)) for m, s in zip(reply[0::2], reply[1::2], strict=True)]
 
 
 def _glob_escape(text: str) -> str:
@@ -270,6 +393,10 @@ class RedisTrending:
         self._horizon = dedupe_horizon_ms
         self._apply = PipelinedScript(APPLY)
         self._read = PipelinedScript(READ)
+        self._read_sums = PipelinedScript(READ_SUMS)
+        # A content's sums text stays the same until the minute turns or the worker
+        # writes it, so most reads of it parse the same text again: parsed once.
+        self._parsed: dict[str | bytes, tuple[int, ...]] = {}
 
     @property
     def keys(self) -> Keys:
@@ -278,6 +405,7 @@ class RedisTrending:
     async def load_scripts(self) -> None:
         await self._apply.load(self._r)
         await self._read.load(self._r)
+        await self._read_sums.load(self._r)
 
     # --- writing ------------------------------------------------------------------
 
@@ -424,13 +552,22 @@ class RedisTrending:
         for q in queries:
             code = WINDOWS[q.window].code
             for p in range(keys.partitions):
-                pipe.zrevrange(keys.trend_set(p, code, q.kind, q.region), 0, q.first - 1, True)
+                # Not pipe.zrevrange(..., withscores=True): redis-py then turns
+                # each RESP3 score into text and back into a float, a third of
+                # this read's CPU. Without the option it hands the reply over.
+                pipe.execute_command(
+                    "ZREVRANGE",
+                    keys.trend_set(p, code, q.kind, q.region),
+                    0,
+                    q.first - 1,
+                    "WITHSCORES",
+                )
         replies = await pipe.execute()
         out: list[list[Ranked]] = []
         for i, q in enumerate(queries):
             scores: dict[str, float] = {}
             for reply in replies[i * keys.partitions : (i + 1) * keys.partitions]:
-                scores.update((_text(m), float(s)) for m, s in reply)
+                scores.update(_score_pairs(reply))
             # Ties within one partition come in Redis's order (reverse by member);
             # across partitions rank() orders them by id, so every reader agrees.
             out.append(rank(scores, q.first))
@@ -465,6 +602,44 @@ class RedisTrending:
             for cid, row in zip(cids, rows, strict=True):
                 out[cid] = _raw_signals(row)
         return out
+
+    async def signal_sums(self, content_ids: Sequence[str], now_ms: int) -> dict[str, Sums]:
+        """Per content, domain.signals.sums of its stored signals at ``now_ms`` (one
+        round trip: one script call per partition). A content never seen reads as
+        zeros."""
+        keys = self._keys
+        by_partition: dict[int, list[str]] = {}
+        for cid in dict.fromkeys(content_ids):
+            by_partition.setdefault(keys.partition(cid), []).append(cid)
+        if not by_partition:
+            return {}
+        current, into = divmod(now_ms, MINUTE_MS)
+        args = (current, 0 if into else 1)
+        calls: list[Call] = [
+            (keys.signal_read_keys(p, cids), args) for p, cids in by_partition.items()
+        ]
+        replies = await self._read_sums.run_many(self._r, calls)
+        out: dict[str, Sums] = {}
+        parsed = self._parsed
+        if len(parsed) > _PARSED_MAX:
+            parsed.clear()
+        for cids, rows in zip(by_partition.values(), replies, strict=True):
+            for cid, (at, watch, likes, views, uniques, reacting, body) in zip(
+                cids, rows, strict=True
+            ):
+                ring = parsed.get(body)
+                if ring is None:
+                    # str or bytes, as the client decodes replies or not.
+                    sep = b"," if type(body) is bytes else ","
+                    ring = parsed[body] = tuple(map(int, body.split(sep)))
+                out[cid] = Sums(
+                    None if at < 0 else at, watch, likes, views, uniques, reacting, ring
+                )
+        return out
+
+
+# Parsed sums texts kept (a few MB at most); cleared whole when over.
+_PARSED_MAX = 20_000
 
 
 def _raw_signals(row: Sequence[Any]) -> RawSignals:

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import enum
 import gc
+import operator
 import weakref
 from collections.abc import AsyncGenerator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import strawberry
-from graphql import ExecutionResult
+from graphql import ExecutionResult, GraphQLString
 from graphql.execution import Executor
+from strawberry.schema.config import StrawberryConfig
 
 from schema import documents
 from schema.documents import CachedDocuments
-from schema.execution import CompiledExecutionContext, _Fifo
+from schema.execution import LEAF, CompiledExecutionContext, _Fifo, _leaf_coercer
 from schema.limits import Limits
 
 
@@ -102,6 +104,10 @@ CASES: dict[str, list[Any]] = {
     "null card": [card(1), None],
     "bad nested leaf": [card(1, child=Tag(name="k", weight="x"))],  # type: ignore[arg-type]
     "tuple list": [card(1, tags=(Tag(name="a", weight=1),))],
+    "int for a float": [card(1, ratio=3)],
+    "bool for a float": [card(1, ratio=True)],
+    "infinite float": [card(1), card(2, ratio=float("inf"))],
+    "nan float": [card(1, ratio=float("nan"))],
 }
 
 
@@ -204,6 +210,60 @@ async def test_the_feed_shape_never_reaches_graphql_core_completion(
     # Fields with resolvers are left to graphql-core, so the card is completed there.
     await COMPILED.execute(QUERIES["resolver fields mixed in"], variable_values={"c": "good"})
     assert calls["object"] == 5
+
+
+@strawberry.type
+class Row:
+    name: str
+    score: float | None
+    tags: list[Tag]
+
+
+@strawberry.type
+class RowQuery:
+    @strawberry.field
+    def rows(self) -> list[Row]:
+        # Plain dicts, read by the configured default resolver (item, not attribute).
+        return cast(
+            "list[Row]",
+            [
+                {"name": "a", "score": 1.5, "tags": [{"name": "t", "weight": 1}]},
+                {"name": "b", "score": None, "tags": []},
+            ],
+        )
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "{ rows { name score tags { name weight } } }",
+        "{ rows { __typename n: name tags { w: weight } } }",
+    ],
+)
+async def test_reads_that_are_not_attributes_project_as_graphql_core_completes(
+    query: str,
+) -> None:
+    config = StrawberryConfig(default_resolver=operator.getitem)
+    plain = strawberry.Schema(query=RowQuery, config=config)
+    compiled = strawberry.Schema(
+        query=RowQuery, config=config, execution_context_class=CompiledExecutionContext
+    )
+    expected = outcome(await plain.execute(query))
+    assert not expected[1]
+    for _ in range(2):  # the second run finds the first one's projector
+        assert outcome(await compiled.execute(query)) == expected
+
+
+def test_equal_plans_share_one_generated_projector() -> None:
+    from schema.execution import _Attribute, _projector
+
+    coerce = _leaf_coercer(GraphQLString)
+    first = (("a", LEAF, _Attribute("name"), True, coerce),)
+    again = (("a", LEAF, _Attribute("name"), True, coerce),)
+    other = (("a", LEAF, _Attribute("note"), True, coerce),)
+    assert _projector(first) is _projector(again)
+    assert _projector(first) is not _projector(other)
+    assert _projector(first)(Tag(name="x", weight=1)) == {"a": "x"}
 
 
 @strawberry.type

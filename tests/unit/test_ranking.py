@@ -14,7 +14,7 @@ from domain import ranking
 from domain.contents import Content, ContentKind
 from domain.deps import Deps
 from domain.errors import BadUserInput
-from domain.signals import Minute, RawSignals
+from domain.signals import Minute, RawSignals, Sums, sums
 from domain.trending import WINDOWS, Ranked, TrendWindow, frame_score
 
 NOW = 1_790_000_000_000
@@ -33,6 +33,10 @@ class FakeStore:
     async def raw_signals(self, content_ids: Sequence[str]) -> dict[str, RawSignals]:
         self.asked.append(tuple(content_ids))
         return {c: self._raw[c] for c in content_ids if c in self._raw}
+
+    async def signal_sums(self, content_ids: Sequence[str], now_ms: int) -> dict[str, Sums]:
+        self.asked.append(tuple(content_ids))
+        return {c: sums(self._raw[c], now_ms) for c in content_ids if c in self._raw}
 
 
 class FakeContents:

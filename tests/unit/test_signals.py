@@ -9,6 +9,7 @@ import pytest
 
 from domain.events import INTEGRITY, RAW_VIEW, REACTION, VIEW, EngagementEvent
 from domain.signals import (
+    CUTS,
     EMPTY,
     MINUTE_MS,
     Minute,
@@ -17,6 +18,7 @@ from domain.signals import (
     compute,
     fold,
     slope,
+    sums,
     window_sum,
 )
 from tests.unit.public_deltas import deltas_of
@@ -216,6 +218,29 @@ def test_compute_takes_the_windows_window_sum_defines(seed: int) -> None:
     assert got.velocity_ratio == (pytest.approx(recent / baseline) if baseline else None)
     expected_slope = slope([float(views.get(m, 0)) for m in range(current - 15, current)])
     assert got.growth_slope == pytest.approx(expected_slope)
+
+
+@pytest.mark.parametrize(
+    ("minutes", "now", "views_at", "slope_sum"),
+    [
+        # Ages 0 (the current minute), 1 and 5: prefix sums at CUTS (1, 2, 5, 6, 15,
+        # 16, 60, 61, 65, 66); the slope weighs age a by 8 - a.
+        ({M: 6, M - 1: 4, M - 5: 2}, HALF, (6, 10, 10, 12, 12, 12, 12, 12, 12, 12), 7 * 4 + 3 * 2),
+        # At a minute's first ms the current minute counts nothing yet.
+        ({M: 6, M - 1: 4}, START, (0, 4, 4, 4, 4, 4, 4, 4, 4, 4), 7 * 4),
+        # A future minute, and minutes past the span (66 and older), count nothing.
+        ({M + 1: 9, M - 66: 5, M - 65: 3}, HALF, (0,) * 9 + (3,), 0),
+        # Age 15 weighs -7, the oldest minute of the slope.
+        ({M - 15: 1, M - 60: 2}, HALF, (0,) * 4 + (0, 1, 1, 3, 3, 3), -7),
+    ],
+)
+def test_sums_by_hand(
+    minutes: dict[int, int], now: int, views_at: tuple[int, ...], slope_sum: int
+) -> None:
+    got = sums(raw(minutes={m: Minute(views=v, likes=2 * v) for m, v in minutes.items()}), now)
+    assert got.ring[0] == slope_sum
+    assert got.ring[1 : 1 + len(CUTS)] == views_at
+    assert got.ring[1 + len(CUTS) :] == tuple(2 * v for v in views_at)
 
 
 def test_the_graphql_types_read_their_fields_off_the_domain_objects() -> None:
