@@ -23,6 +23,7 @@ import mimetypes
 import os
 import socket
 import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -55,6 +56,7 @@ from domain.identity import AddressHasher
 from domain.integrity import Bars
 from domain.integrity_rules import IntegrityRules
 from domain.notifications import NotifyConfig
+from domain.page_cache import PageCache
 from domain.ports import IntegrityPorts, SnapshotPorts, ViewPorts
 from domain.rate_limit_fallback import FallbackRateLimits, LocalRateLimits
 from domain.rate_limits import DEFAULTS as RATE_DEFAULTS
@@ -253,6 +255,8 @@ class Settings(BaseSettings):
     notify_per_content_per_hour: int = Field(3, ge=1)
     notify_per_hour: int = Field(20, ge=1)
     notify_viral_ratio: float = Field(5.0, gt=1)
+    # How long readers share a trending page (domain/page_cache.py); 0 turns it off.
+    trending_page_cache_ms: int = Field(1000, ge=0, le=60_000)
     # The integrity worker's promise to exclude within this delay: milestones and
     # first likes are judged only after it.
     integrity_settle_s: float = Field(60.0, ge=0)
@@ -742,6 +746,11 @@ async def open_runtime(
         views=ViewPorts(view_sessions, marks, load_policies(settings)),
         analytics=AnalyticsPorts(MongoAnalytics(db), analytics_sketches),
         trending=trending,
+        trending_pages=(
+            PageCache(settings.trending_page_cache_ms / 1000, time.monotonic)
+            if settings.trending_page_cache_ms
+            else None
+        ),
         tiers=tiers,
         integrity=integrity,
         notifications=MongoNotifications(db),

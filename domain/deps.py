@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from domain.analytics import AnalyticsPorts
+from domain.page_cache import PageCache
 from domain.ports import (
     Clock,
     ContentRepository,
@@ -20,6 +21,7 @@ from domain.ports import (
     TrendingStore,
     ViewPorts,
 )
+from domain.trending import Page, PageKey
 
 
 @dataclass(slots=True)
@@ -39,6 +41,9 @@ class Deps:
     analytics: AnalyticsPorts | None = None
     # Ranking signals and trending (domain/ranking.py), kept by the trending worker.
     trending: TrendingStore | None = None
+    # Trending pages shared by readers for TRENDING_PAGE_CACHE_MS (absent: every
+    # query reads Redis and MongoDB).
+    trending_pages: PageCache[PageKey, Page] | None = None
     # The integrity tier of each actor, as the write paths read it (absent: all trusted).
     tiers: TierMirror | None = None
     # Count integrity's actor store, mirror and documents (domain/enforcement.py).

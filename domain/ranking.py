@@ -12,6 +12,7 @@ from domain.analytics import UNKNOWN
 from domain.contents import Content, ContentKind
 from domain.deps import Deps
 from domain.errors import BadUserInput
+from domain.page_cache import PageCache
 from domain.ports import TrendingStore
 from domain.reads import check_ids
 from domain.signals import MAX_IDS, ZERO_SUMS, Signals, from_sums
@@ -19,6 +20,8 @@ from domain.trending import (
     ALL_KINDS,
     ALL_REGIONS,
     WINDOWS,
+    Page,
+    PageKey,
     TrendWindow,
     current_heat,
 )
@@ -71,19 +74,28 @@ async def trending(
     kind: ContentKind | None,
     region: str | None,
     first: int,
+    pages: PageCache[PageKey, Page] | None = None,
 ) -> list[TrendingEntry]:
     """The list, highest heat first. A content the catalog no longer has is left
-    out, and the ranks stay dense."""
-    top = await store.top(
-        window, kind.value if kind else ALL_KINDS, check_region(region), check_first(first)
-    )
+    out, and the ranks stay dense. With ``pages``, a page read within its time to
+    live is answered without Redis or MongoDB (same order, heat as of now)."""
+    key = (window, kind.value if kind else ALL_KINDS, check_region(region), check_first(first))
+    page = pages.get(key) if pages is not None else None
+    if page is None:
+        page = await _page(deps, store, key)
+        if pages is not None:
+            pages.put(key, page)
+    spec = WINDOWS[window]
+    return [
+        TrendingEntry(i, current_heat(frame, now_ms, spec), content)
+        for i, (frame, content) in enumerate(page, start=1)
+    ]
+
+
+async def _page(deps: Deps, store: TrendingStore, key: PageKey) -> Page:
+    window, kind, region, first = key
+    top = await store.top(window, kind, region, first)
     if not top:
         return []
     found = await deps.contents.get_many([r.content_id for r in top])
-    spec = WINDOWS[window]
-    out: list[TrendingEntry] = []
-    for r in top:
-        content = found.get(r.content_id)
-        if content is not None:
-            out.append(TrendingEntry(len(out) + 1, current_heat(r.frame, now_ms, spec), content))
-    return out
+    return [(r.frame, found[r.content_id]) for r in top if r.content_id in found]

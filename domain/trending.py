@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
 from domain.analytics import UNKNOWN
+from domain.contents import Content
 from domain.counters import LIKES, VIEWS
 from domain.events import INTEGRITY, REACTION, VIEW, EngagementEvent
 
@@ -250,6 +251,13 @@ def set_keys(window: TrendWindow, kind: str, region: str) -> tuple[SetKey, ...]:
 class Ranked:
     content_id: str
     frame: float
+
+
+# One trending page as readers share it (domain/ranking.py): each listed content with
+# its score's frame (the heat now is computed from the frame at every read, so a kept
+# page still decays), keyed by (window, kind code, region code, first).
+Page = list[tuple[float, Content]]
+PageKey = tuple[TrendWindow, str, str, int]
 
 
 def rank(scores: Mapping[str, float], first: int) -> list[Ranked]:

@@ -58,10 +58,14 @@ async def _items(
     region: str | None,
     first: int,
     with_signals: bool,
+    shared: bool,
 ) -> list[TrendingItem]:
     store = _store(ctx)
     now = _now_ms(ctx)
-    entries = await ranking.trending(ctx.deps, store, now, window, kind, region, first)
+    # A query may take a page another reader just read; a subscription may not,
+    # because it re-reads to see whether the list it was told about changed.
+    pages = ctx.deps.trending_pages if shared else None
+    entries = await ranking.trending(ctx.deps, store, now, window, kind, region, first, pages)
     ids = [e.content.content_id for e in entries]
     if not with_signals or not ids:
         return [TrendingItem.from_domain(e, None) for e in entries]
@@ -82,7 +86,7 @@ async def trending(
 ) -> list[TrendingItem]:
     with_signals = any(_asks_for(f.selections, "signals") for f in info.selected_fields)
     return await _items(
-        info.context, window, kind, region, 20 if first is None else first, with_signals
+        info.context, window, kind, region, 20 if first is None else first, with_signals, True
     )
 
 
@@ -96,7 +100,7 @@ async def trending_updated(
     )
     # Listen before reading, so a change published in between is not missed.
     async with ctx.services.hub.subscribe([channel]) as updates:
-        items = await _items(ctx, window, kind, None, PUSHED, True)
+        items = await _items(ctx, window, kind, None, PUSHED, True, False)
         shown = [str(i.content.content_id) for i in items]
         yield items
         last = time.monotonic()
@@ -106,7 +110,7 @@ async def trending_updated(
             wait = PUSH_INTERVAL_S - (time.monotonic() - last)
             if wait > 0:
                 await asyncio.sleep(wait)
-            items = await _items(ctx, window, kind, None, PUSHED, True)
+            items = await _items(ctx, window, kind, None, PUSHED, True, False)
             ids = [str(i.content.content_id) for i in items]
             if ids != shown:
                 shown = ids

@@ -3,6 +3,7 @@ dense ranks, and the heat a stored frame score stands for."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from types import SimpleNamespace
@@ -14,8 +15,9 @@ from domain import ranking
 from domain.contents import Content, ContentKind
 from domain.deps import Deps
 from domain.errors import BadUserInput
+from domain.page_cache import PageCache
 from domain.signals import Minute, RawSignals, Sums, sums
-from domain.trending import WINDOWS, Ranked, TrendWindow, frame_score
+from domain.trending import WINDOWS, Page, PageKey, Ranked, TrendWindow, frame_score
 
 NOW = 1_790_000_000_000
 
@@ -99,6 +101,34 @@ async def test_trending_of_every_kind_and_region() -> None:
     store = FakeStore([])
     assert await ranking.trending(deps([]), store, NOW, TrendWindow.DAY, None, None, 20) == []
     assert store.asked == [(TrendWindow.DAY, "ALL", "all", 20)]
+
+
+async def test_a_shared_page_is_read_once_within_its_time_and_still_decays() -> None:
+    spec = WINDOWS[TrendWindow.HOUR]
+    store = FakeStore([Ranked("a", frame_score(8.0, NOW, spec))])
+    clock = [0.0]
+    pages: PageCache[PageKey, Page] = PageCache(1.0, lambda: clock[0])
+    args = (TrendWindow.HOUR, ContentKind.SHORT, None, 20)
+    first = await ranking.trending(deps(["a"]), store, NOW, *args, pages)
+    later = await ranking.trending(deps(["a"]), store, NOW + 60_000, *args, pages)
+    assert len(store.asked) == 1
+    assert [e.content.content_id for e in later] == ["a"]
+    assert first[0].score == pytest.approx(8.0, rel=1e-12)
+    assert later[0].score == pytest.approx(8.0 * math.exp(-spec.decay_per_s * 60), rel=1e-12)
+    # Another page (another `first`) is its own read; past the time to live, a new read.
+    await ranking.trending(
+        deps(["a"]), store, NOW, TrendWindow.HOUR, ContentKind.SHORT, None, 5, pages
+    )
+    clock[0] = 1.0
+    await ranking.trending(deps(["a"]), store, NOW, *args, pages)
+    assert len(store.asked) == 3
+
+
+async def test_bad_arguments_are_refused_before_the_shared_page() -> None:
+    pages: PageCache[PageKey, Page] = PageCache(1.0, lambda: 0.0)
+    with pytest.raises(BadUserInput, match="first"):
+        await ranking.trending(deps([]), FakeStore([]), NOW, TrendWindow.HOUR, None, None, 0, pages)
+    assert len(pages) == 0
 
 
 async def test_signals_keep_the_asked_order_and_read_each_id_once() -> None:

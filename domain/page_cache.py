@@ -1,0 +1,57 @@
+"""Answers that every reader shares, kept for a short time.
+
+A trending page is the same for everyone who asks for it, and the trending worker
+changes it at most about once per read of the event log, so a page read by many
+clients within a second can be read once. Pure: the caller supplies the time.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Generic, TypeVar
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class PageCache(Generic[K, V]):
+    """At most ``max_entries`` answers, each for ``ttl_s`` seconds of ``now()``.
+
+    The least recently stored entry goes first when it is full: the keys are the
+    pages' arguments, so a reader sending many different ones cannot grow it.
+    """
+
+    __slots__ = ("_entries", "_now", "max_entries", "ttl_s")
+
+    def __init__(self, ttl_s: float, now: Callable[[], float], max_entries: int = 256) -> None:
+        if ttl_s <= 0:
+            raise ValueError("ttl_s must be positive; leave the cache out to turn it off")
+        if max_entries < 1:
+            raise ValueError("max_entries must be at least 1")
+        self.ttl_s = ttl_s
+        self.max_entries = max_entries
+        self._now = now
+        self._entries: OrderedDict[K, tuple[float, V]] = OrderedDict()
+
+    def get(self, key: K) -> V | None:
+        found = self._entries.get(key)
+        if found is None:
+            return None
+        expires, value = found
+        if self._now() >= expires:
+            del self._entries[key]
+            return None
+        return value
+
+    def put(self, key: K, value: V) -> None:
+        self._entries.pop(key, None)
+        self._entries[key] = (self._now() + self.ttl_s, value)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
