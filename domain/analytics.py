@@ -4,8 +4,9 @@ and what a dashboard reads back from summed buckets.
 Events are rolled up into additive buckets per scope ("c:<content id>" and
 "u:<creator id>") and granularity (UTC minute, hour, day starts). A bucket's
 counters are flat dotted paths (``likes_added``, ``platform.IOS.views``,
-``completion.h3``...), the same in the fold, in the store (one ``$inc`` each)
-and in what the store reads back, so nothing converts between shapes.
+``completion.h3``...), the same in the fold and in the store (one ``$inc``
+each). The store reads them back nested by their parts, as documents hold them:
+a dashboard sums them so (domain/analytics_sums.py) and flattens the one sum.
 
 Distinct people (unique viewers, reacting users) are not additive: they live in
 sketches per bucket (storage/redis_analytics.py) and are counted over a range
@@ -18,7 +19,7 @@ import enum
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from domain.counters import LIKES as PUBLIC_LIKES
 from domain.counters import VIEWS as PUBLIC_VIEWS
@@ -427,6 +428,32 @@ class Fold:
 ANALYTICS_KINDS = frozenset({REACTION, VIEW, RAW_VIEW, VIEW_END})
 
 
+@dataclass(slots=True)
+class _Cell:
+    """What a batch adds in one minute of one content, for its own scope and (with
+    ``creator_parts``) its creator's: the minute is summed once, and each coarser
+    bucket and the creator's add up minutes, not events."""
+
+    delta: BucketDelta
+    creator_counters: dict[str, int] = field(default_factory=dict)
+    creator_parts: dict[str, list[dict[str, int]]] = field(default_factory=dict)
+
+
+def _merge(into: BucketDelta, counters: Mapping[str, int], cell: _Cell, creator: bool) -> None:
+    acc = into.counters
+    for name, n in counters.items():
+        acc[name] = acc.get(name, 0) + n
+    parts = into.parts
+    for token, adds in (cell.creator_parts if creator else cell.delta.parts).items():
+        mine = parts.get(token)
+        if mine is None:
+            parts[token] = list(adds)
+        else:
+            mine.extend(adds)
+    into.viewers |= cell.delta.viewers
+    into.reactors |= cell.delta.reactors
+
+
 def fold(
     events: Iterable[EngagementEvent],
     creators: Mapping[str, str],
@@ -440,8 +467,7 @@ def fold(
     Each event is folded as given: dropping events applied before is the caller's.
     """
     out = Fold()
-    buckets = out.buckets
-    grans = [(g, BUCKET_MS[g]) for g in COARSEST_FIRST]
+    cells: dict[tuple[str, int], _Cell] = {}
     for event in events:
         counters = event_counters(event)
         viewer = viewer_of(event)
@@ -449,38 +475,59 @@ def fold(
         if not counters and viewer is None and reactor is None:
             continue
         out.events += 1
-        guard = event.event_id if token is None else token(event)
         cid = event.content_id
-        creator = creators.get(cid)
-        scopes: list[tuple[str, str | None, dict[str, int]]] = [
-            (content_scope(cid), creator, counters)
-        ]
-        if creator is not None:
-            mine = {
-                f"{CONTENTS}.{content_key(cid)}.{name}": counters[name]
-                for name in TOP_COUNTERS
-                if name in counters
-            }
-            scopes.append((creator_scope(creator), None, {**counters, **mine}))
         ms = event.occurred_at_ms
-        for scope, owner, adds in scopes:
-            for g, size in grans:
-                key = BucketKey(scope, g, ms - ms % size)
-                delta = buckets.get(key)
-                if delta is None:
-                    delta = buckets[key] = BucketDelta(creator=owner)
-                if adds:
-                    acc = delta.counters
-                    for name, n in adds.items():
-                        acc[name] = acc.get(name, 0) + n
-                    delta.parts.setdefault(guard, []).append(adds)
-                if viewer is not None:
-                    delta.viewers.add(viewer)
-                if reactor is not None:
-                    delta.reactors.add(reactor)
+        creator = creators.get(cid)
+        at = (cid, ms - ms % MINUTE_MS)
+        cell = cells.get(at)
+        if cell is None:
+            cell = cells[at] = _Cell(BucketDelta(creator=creator))
+        delta = cell.delta
+        if counters:
+            guard = event.event_id if token is None else token(event)
+            acc = delta.counters
+            for name, n in counters.items():
+                acc[name] = acc.get(name, 0) + n
+            delta.parts.setdefault(guard, []).append(counters)
+            if creator is not None:
+                adds = dict(counters)
+                for name in TOP_COUNTERS:
+                    if name in counters:
+                        adds[f"{CONTENTS}.{content_key(cid)}.{name}"] = counters[name]
+                cc = cell.creator_counters
+                for name, n in adds.items():
+                    cc[name] = cc.get(name, 0) + n
+                cell.creator_parts.setdefault(guard, []).append(adds)
+        if viewer is not None:
+            delta.viewers.add(viewer)
+        if reactor is not None:
+            delta.reactors.add(reactor)
         liked = first_like_ms(event)
         if liked is not None and liked < out.first_likes.get(cid, liked + 1):
             out.first_likes[cid] = liked
+    buckets = out.buckets
+    coarser = [(g, BUCKET_MS[g]) for g in (Granularity.DAY, Granularity.HOUR)]
+    for (cid, minute), cell in cells.items():
+        delta = cell.delta
+        creator = delta.creator
+        scopes = [(content_scope(cid), delta.counters, False)]
+        if creator is not None:
+            scopes.append((creator_scope(creator), cell.creator_counters, True))
+        for scope, counters, for_creator in scopes:
+            for g, size in coarser:
+                key = BucketKey(scope, g, minute - minute % size)
+                into = buckets.get(key)
+                if into is None:
+                    into = buckets[key] = BucketDelta(creator=None if for_creator else creator)
+                _merge(into, counters, cell, for_creator)
+            key = BucketKey(scope, Granularity.MINUTE, minute)
+            if not for_creator:
+                buckets[key] = delta  # the cell is the content's minute bucket
+                continue
+            into = buckets.get(key)
+            if into is None:
+                into = buckets[key] = BucketDelta()
+            _merge(into, counters, cell, True)
     return out
 
 
@@ -612,16 +659,17 @@ def top_contents(
 
 
 class RollupReader(Protocol):
-    async def buckets(
+    async def documents(
         self,
         scope: str,
         granularity: Granularity,
         starts: Sequence[int],
         fields: Sequence[str] | None = None,
-    ) -> dict[int, dict[str, int]]:
-        """The counters of a scope's buckets at these starts (absent: no activity);
-        with ``fields``, only the counters under those top-level names (e.g.
-        ``views``, or ``content`` for every ``content.*`` counter)."""
+    ) -> dict[int, dict[str, Any]]:
+        """The counters of a scope's buckets at these starts (absent: no activity),
+        nested by the parts of their dotted paths (domain.analytics_sums); with
+        ``fields``, only those top-level names (e.g. ``views``, or ``content``
+        for every ``content.*`` counter)."""
 
     async def first_like_ms(self, content_id: str) -> int | None: ...
 

@@ -37,15 +37,19 @@ def open_embedded_client() -> Any:
         patch_aggregate_match,
         patch_bulk_sort,
         patch_document_helpers,
+        patch_find_copies,
         patch_id_lookup,
         patch_limited_find,
         patch_secondary_indexes,
+        patch_update_path,
     )
 
     patch_bulk_sort()
     patch_id_lookup()
     patch_secondary_indexes(EMULATED_INDEXES)
     patch_document_helpers()
+    patch_find_copies()
+    patch_update_path()
     patch_limited_find()
     patch_aggregate_match()
     return AsyncMongoMockClient(tz_aware=True)

@@ -36,6 +36,7 @@ from domain.analytics import (
     add_counters,
     at_ms,
 )
+from domain.analytics_sums import flat
 from storage.mongo import duplicate_key_errors
 
 COLLECTIONS: dict[Granularity, str] = {
@@ -47,6 +48,7 @@ FIRSTS = "analytics_firsts"
 # Guard tokens a bucket remembers (see the module's docstring).
 GUARD_SIZE = 1000
 _META = frozenset({"_id", "scope", "start", "creator", "seen"})
+_COUNTERS_ONLY = {name: 0 for name in _META if name != "_id"}
 
 
 def bucket_id(scope: str, start_ms: int) -> str:
@@ -76,25 +78,10 @@ async def ensure_analytics_indexes(db: Any, ttl: bool) -> None:
         await db[name].create_indexes(indexes)
 
 
-def flatten(doc: Mapping[str, Any], prefix: str = "") -> dict[str, int]:
+def flatten(doc: Mapping[str, Any]) -> dict[str, int]:
     """A bucket document's counters as flat dotted paths (the guard and the
     identifying fields left out)."""
-    out: dict[str, int] = {}
-    _flatten_into(out, doc, prefix, not prefix)
-    return out
-
-
-def _flatten_into(out: dict[str, int], doc: Mapping[str, Any], prefix: str, top: bool) -> None:
-    for name, value in doc.items():
-        if top and name in _META:
-            continue
-        kind = type(value)
-        if kind is int:  # the common case first: a counter (bool is not int here)
-            out[prefix + name] = value
-        elif kind is dict or isinstance(value, Mapping):
-            _flatten_into(out, value, prefix + name + ".", False)
-        elif isinstance(value, int | float) and not isinstance(value, bool):
-            out[prefix + name] = int(value)
+    return flat({name: value for name, value in doc.items() if name not in _META})
 
 
 def _summed(parts: Sequence[Mapping[str, int]]) -> dict[str, int]:
@@ -215,21 +202,25 @@ class MongoAnalytics:
 
     # --- reads ----------------------------------------------------------------
 
-    async def buckets(
+    async def documents(
         self,
         scope: str,
         granularity: Granularity,
         starts: Sequence[int],
         fields: Sequence[str] | None = None,
-    ) -> dict[int, dict[str, int]]:
+    ) -> dict[int, dict[str, Any]]:
         if not starts:
             return {}
         by_id = {bucket_id(scope, s): s for s in starts}
-        # Never the guard: an inclusion projection when the caller names its
-        # counters, else everything but the guard.
-        projection = dict.fromkeys(fields, 1) if fields else {"seen": 0}
+        # Only counters cross the wire: an inclusion projection when the caller
+        # names its fields, else everything but the guard and what identifies
+        # the bucket (the caller knows that already).
+        projection = dict.fromkeys(fields, 1) if fields else dict(_COUNTERS_ONLY)
         cursor = self._cols[granularity].find({"_id": {"$in": list(by_id)}}, projection)
-        return {by_id[doc["_id"]]: flatten(doc) async for doc in cursor}
+        out: dict[int, dict[str, Any]] = {}
+        async for doc in cursor:
+            out[by_id[doc.pop("_id")]] = doc
+        return out
 
     async def first_like_ms(self, content_id: str) -> int | None:
         doc = await self._firsts.find_one({"_id": content_id})

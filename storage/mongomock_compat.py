@@ -9,6 +9,8 @@ a real sort loudly instead of ignoring it. Applied only where mongomock is used.
 from __future__ import annotations
 
 import bisect
+import copy
+from collections import OrderedDict
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -589,3 +591,217 @@ def patch_aggregate_match() -> None:
     setattr(aggregate, _PATCHED, True)
     aggregate.__wrapped__ = original  # type: ignore[attr-defined]
     setattr(collection, "aggregate", aggregate)  # noqa: B010 - mypy: method
+
+
+# --- updates: the snapshot and $in/$nin ---------------------------------------
+#
+# mongomock deep-copies every document an update visits (a snapshot, to roll
+# back on a unique-index violation and to count nModified), through
+# copy.deepcopy's generic machinery: an analytics bucket with its guard of up to
+# 1,000 tokens took most of a bucket write's time. And $in/$nin test each value
+# of the document against a Python list, so a guard filter of 250 tokens over
+# 1,000 was 250,000 comparisons; a server matches against a set. Both versions
+# give the same results: documents are (ordered) dicts, lists and immutable values
+# (anything else goes to copy.deepcopy as before), the snapshot differs from the
+# document only where the update changes it (``path_copy``), and a set is used
+# only when every searched value is a string.
+
+_SNAPSHOT_PATCHED = "_likeview_fast_snapshot"
+_IMMUTABLE = frozenset({str, int, float, bool, type(None), bytes, datetime})
+
+
+def document_copy(value: Any) -> Any:
+    """An exact deep copy of a document of plain values (what copy.deepcopy gives,
+    without its per-value dispatch and memo)."""
+    kind = type(value)
+    if kind in _IMMUTABLE:
+        return value
+    if kind is dict:
+        return {k: v if type(v) in _IMMUTABLE else document_copy(v) for k, v in value.items()}
+    if kind is OrderedDict:  # how mongomock stores a document
+        return OrderedDict(
+            (k, v if type(v) in _IMMUTABLE else document_copy(v)) for k, v in value.items()
+        )
+    if kind is list:
+        return [v if type(v) in _IMMUTABLE else document_copy(v) for v in value]
+    return copy.deepcopy(value)
+
+
+# Update operators whose fields name exactly what they change; with only these
+# (and no positional or array-index path), the snapshot copies the changed paths
+# and shares the rest with the document: a creator's analytics bucket holds a
+# counter per content, and an update touching a hundred of them copied all.
+_PATH_OPERATORS = frozenset({"$inc", "$push", "$set", "$setOnInsert", "$min", "$max"})
+_DICTS = (dict, OrderedDict)
+
+
+def touched_paths(update: Any) -> list[list[str]] | None:
+    """The dotted paths an update document changes, or None when that is not
+    plain to see (other operators, positional or array-index paths)."""
+    if type(update) not in _DICTS or not update:
+        return None
+    paths = []
+    for op, fields in update.items():
+        if op not in _PATH_OPERATORS or type(fields) not in _DICTS:
+            return None
+        for name in fields:
+            if "$" in name:
+                return None
+            parts = name.split(".")
+            for part in parts:
+                if not part or part.isdigit():
+                    return None
+            paths.append(parts)
+    return paths
+
+
+def path_copy(doc: Any, paths: list[list[str]]) -> Any:
+    """A snapshot of ``doc`` as an update of ``paths`` will find it changed: every
+    dict on those paths copied, their values deep-copied, everything else shared
+    (untouched by the update, so the same before and after)."""
+    out = type(doc)(doc)
+    for parts in paths:
+        src, dst = doc, out
+        last = len(parts) - 1
+        for i, key in enumerate(parts):
+            if key not in src:
+                break  # created by the update: the snapshot has none
+            value = src[key]
+            if i == last or type(value) not in _DICTS:
+                dst[key] = document_copy(value)
+                break
+            if dst[key] is value:
+                dst[key] = type(value)(value)
+            src, dst = value, dst[key]
+    return out
+
+
+class _CopyForUpdates:
+    """Stands in for the ``copy`` module inside mongomock's update path: its one
+    deep copy of a whole document is the snapshot (the others copy lists)."""
+
+    update: Any = None  # the update document of the update under way
+    copy = staticmethod(copy.copy)
+
+    @staticmethod
+    def deepcopy(value: Any) -> Any:
+        update = _CopyForUpdates.update
+        if update is not None and type(value) is OrderedDict:
+            # Worked out here, not per update: an upsert that inserts copies nothing.
+            paths = touched_paths(update)
+            if paths is not None:
+                return path_copy(value, paths)
+        return document_copy(value)
+
+
+def _in_strings(original: Any) -> Any:
+    def in_op(doc_val: Any, search_val: Any) -> Any:
+        if type(search_val) is list and len(search_val) > 4:
+            wanted = set()
+            for v in search_val:
+                if type(v) is not str:
+                    return original(doc_val, search_val)
+                wanted.add(v)
+            values = doc_val if isinstance(doc_val, list | tuple) else (doc_val,)
+            try:
+                # Only a string equals a string, and the set hashes like ==.
+                return not wanted.isdisjoint(values)
+            except TypeError:  # an unhashable value (a sub-document): one by one
+                return any(isinstance(v, str) and v in wanted for v in values)
+        return original(doc_val, search_val)
+
+    return in_op
+
+
+def patch_update_path() -> None:
+    from mongomock import filtering
+
+    collection = mc.Collection
+    update = collection._update
+    if getattr(update, _SNAPSHOT_PATCHED, False):
+        return
+
+    def _update(self: Any, *args: Any, **kwargs: Any) -> Any:
+        # mongomock's update path is synchronous: nothing else runs in between.
+        _CopyForUpdates.update = args[1] if len(args) > 1 else kwargs.get("document")
+        mc.copy = _CopyForUpdates  # type: ignore[assignment]
+        try:
+            return update(self, *args, **kwargs)
+        finally:
+            mc.copy = copy
+            _CopyForUpdates.update = None
+
+    setattr(_update, _SNAPSHOT_PATCHED, True)
+    setattr(collection, "_update", _update)  # noqa: B010 - mypy: method
+    operators = filtering._filterer_inst._operator_map
+    in_op = _in_strings(filtering._in_op)
+    operators["$in"] = in_op
+    operators["$nin"] = lambda dv, sv: not in_op(dv, sv)
+
+
+# --- reads: the copies of what a find returns -----------------------------------
+#
+# mongomock copies every document a find returns twice in Python: once for the
+# projection (``_copy_field``, copy.copy per value) and once to make its
+# datetimes timezone-aware (the client is tz_aware), each testing isinstance
+# against several types per value. A creator analytics bucket of 100 contents'
+# counters is some 300 values: copying 31 of them was most of a dashboard read
+# in the embedded mode. These versions take the exact common types directly
+# (immutable values are shared, as a copy of them is equal and immutable) and
+# hand anything else to mongomock's own function, so the results are the same
+# (tests compare them on assorted documents). Only the embedded store's cost:
+# a real server decodes BSON instead.
+
+_SHARED = frozenset({str, int, float, bool, type(None), bytes, datetime})
+_AWARE_AS_IS = frozenset({str, int, float, bool, type(None), bytes})
+
+
+def _fast_copy_field(original: Any) -> Any:
+    def copy_field(obj: Any, container: Any) -> Any:
+        kind = type(obj)
+        if kind in _SHARED:
+            return obj
+        if kind is dict or kind is OrderedDict:
+            if container is dict:
+                return {
+                    k: v if type(v) in _SHARED else copy_field(v, container) for k, v in obj.items()
+                }
+            new = container()
+            for k, v in obj.items():
+                new[k] = v if type(v) in _SHARED else copy_field(v, container)
+            return new
+        if kind is list:
+            return [v if type(v) in _SHARED else copy_field(v, container) for v in obj]
+        return original(obj, container)
+
+    setattr(copy_field, _PATCHED, True)
+    copy_field.__wrapped__ = original  # type: ignore[attr-defined]
+    return copy_field
+
+
+def _fast_tz_aware(original: Any) -> Any:
+    def aware(value: Any) -> Any:
+        kind = type(value)
+        if kind is dict:
+            return {k: v if type(v) in _AWARE_AS_IS else aware(v) for k, v in value.items()}
+        if kind is list or kind is tuple:
+            return [v if type(v) in _AWARE_AS_IS else aware(v) for v in value]
+        if kind in _AWARE_AS_IS:
+            return value
+        # datetime, OrderedDict and subclasses: mongomock's own rules (which
+        # recurse through this function again).
+        return original(value)
+
+    setattr(aware, _PATCHED, True)
+    aware.__wrapped__ = original  # type: ignore[attr-defined]
+    return aware
+
+
+def patch_find_copies() -> None:
+    from mongomock import helpers
+
+    if not getattr(mc._copy_field, _PATCHED, False):
+        mc._copy_field = _fast_copy_field(mc._copy_field)
+    current = helpers.make_datetime_timezone_aware_in_document
+    if not getattr(current, _PATCHED, False):
+        helpers.make_datetime_timezone_aware_in_document = _fast_tz_aware(current)

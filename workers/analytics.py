@@ -14,12 +14,12 @@ The deliveries are acknowledged after the last group. A crash after 2 and before
 3 redelivers; the guard then makes the second write a no-op.
 
 Guard tokens: an event's id, except for raw view events, whose token is their
-log entry (partition and message id). Raw view events are the bulk of the log and
-are only ever in one entry (no outbox republishes them; a repeated client event is
-refused by its session), so the entry names them exactly, and a bucket's guard
-holds one token for a whole recordViews batch instead of hundreds. Every other
-event may come again in a new entry (the outbox relay republishes), so it is its
-own token.
+log entry (partition and message id) and their content (``per_content``). Raw
+view events are the bulk of the log and are only ever in one entry (no outbox
+republishes them; a repeated client event is refused by its session), so the
+entry names them exactly, and a bucket's guard holds one token for a recordViews
+batch's events of its content instead of one each. Every other event may come
+again in a new entry (the outbox relay republishes), so it is its own token.
 """
 
 from __future__ import annotations
@@ -31,7 +31,14 @@ from typing import Protocol
 
 import orjson
 
-from domain.analytics import ANALYTICS_KINDS, Fold, content_scope, creator_scope, fold
+from domain.analytics import (
+    ANALYTICS_KINDS,
+    MINUTE_MS,
+    Fold,
+    content_scope,
+    creator_scope,
+    fold,
+)
 from domain.contents import Content
 from domain.events import EngagementEvent
 from domain.log import Delivery, EventConsumer, consume, drain
@@ -58,6 +65,9 @@ GROUP_TOKENS = GUARD_SIZE // 4
 # for the event loop (in the embedded mode, the API's), so a backlog of raw view
 # entries is taken a few thousand events at a time, not a read's worth at once.
 GROUP_EVENTS = 2_000
+# A read is ordered by content when each content's events in it fall within at
+# most this many minutes on average (``dense``).
+DENSE_MINUTES = 10
 
 
 class RollupWriter(Protocol):
@@ -108,6 +118,56 @@ def units(deliveries: Sequence[Delivery]) -> list[Unit]:
     return out
 
 
+def per_content(parts: Sequence[Unit]) -> list[Unit]:
+    """The units, each of one content: an entry's raw view events usually belong to
+    several contents, and are split by content, each part with a token of its own
+    (the entry's and the content's), which names those events exactly as the
+    entry's token does. Always, whatever the read holds: a redelivery must give
+    every event the token it had (see ``by_content``)."""
+    out: list[Unit] = []
+    for unit in parts:
+        cid = unit[0][0].content_id
+        if all(e.content_id == cid for e, _ in unit):
+            out.append(unit)
+            continue
+        split: dict[str, Unit] = {}
+        for event, token in unit:
+            split.setdefault(event.content_id, []).append((event, f"{token}:{event.content_id}"))
+        out.extend(split.values())
+    return out
+
+
+def by_content(parts: Sequence[Unit]) -> list[Unit]:
+    """Units of one content each (``per_content``) in content order: the contents
+    in the order they first appear, each content's units in log order.
+
+    A group's bucket writes are about three per content it holds (its minute,
+    hour and day buckets) plus its creators', so a read's events of one content
+    are best written together: a read of a backlog holds many events of each
+    content, spread over every entry. Nothing else depends on the order: the
+    counters add up, the sketches are sets, the first likes a minimum."""
+    by: dict[str, list[Unit]] = {}
+    for unit in parts:
+        by.setdefault(unit[0][0].content_id, []).append(unit)
+    return [unit for units_of in by.values() for unit in units_of]
+
+
+def dense(parts: Sequence[Unit], minutes: float = DENSE_MINUTES) -> bool:
+    """Whether each content's events in a read fall within a few minutes
+    (``minutes`` on average): then ordering the read by content (``by_content``)
+    gathers them into the same few buckets, one write each. A read that spans
+    days (a history replayed) has a minute bucket per event or two either way,
+    and grouping its contents apart would spread each group over more hours and
+    days, for more writes."""
+    contents: set[str] = set()
+    cells: set[tuple[str, int]] = set()
+    for unit in parts:
+        for e, _ in unit:
+            contents.add(e.content_id)
+            cells.add((e.content_id, e.occurred_at_ms // MINUTE_MS))
+    return len(cells) <= minutes * len(contents)
+
+
 def cut(
     parts: Sequence[Unit],
     creators: Mapping[str, str] | None = None,
@@ -130,12 +190,16 @@ def cut(
         creator = creators.get(event.content_id)
         return content_scope(event.content_id) if creator is None else creator_scope(creator)
 
+    def grown(scope: str, new: set[str]) -> int:
+        have = tokens.get(scope)
+        return len(new) if have is None else len(have) + len(new - have)
+
     for unit in parts:
         adds: dict[str, set[str]] = {}
         for event, token in unit:
             adds.setdefault(scope_of(event), set()).add(token)
         full = len(current) + len(unit) > max_events or any(
-            len(tokens.get(s, set()) | new) > max_tokens for s, new in adds.items()
+            grown(s, new) > max_tokens for s, new in adds.items()
         )
         if current and full:
             out.append(current)
@@ -201,6 +265,9 @@ class AnalyticsWorker:
         ids = list(dict.fromkeys(e.content_id for unit in parts for e, _ in unit))
         found = await self._contents.get_many(ids) if ids else {}
         creators = {cid: c.creator_id for cid, c in found.items()}
+        parts = per_content(parts)
+        if dense(parts):
+            parts = by_content(parts)
         for group in cut(parts, creators, self._group_tokens):
             applied += await self._apply(group, found, creators)
         # Only after every group is written and remembered: a crash before this

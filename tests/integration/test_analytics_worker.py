@@ -112,6 +112,28 @@ async def test_a_crash_between_the_write_and_the_applied_set_is_harmless(runtime
     assert (await day(runtime))["views"] == 2
 
 
+async def test_a_redelivery_ordered_otherwise_is_still_applied_once(runtime, deps, stores):
+    # One entry's raw views of two contents: first read alone (each content's events
+    # within a minute: ordered by content), then redelivered beside a spread of
+    # events over hours (log order). Each content's raw views keep their token.
+    await deps.contents.insert(Content("c2", "alice", ContentKind.VIDEO, NOW, 60_000))
+    raws = [watched(i, NOW_MS + i) for i in range(4)]
+    raws = [
+        r if i % 2 else EngagementEvent(**{**r.to_dict(), "content_id": "c2"})
+        for i, r in enumerate(raws)
+    ]
+    batch = [delivery("1-0", raws)]
+    crashing = CrashOnce(stores[1])
+    with pytest.raises(ConnectionError):
+        await worker_of(deps, stores, crashing).process(batch)
+    spread = [counted(f"d:{h}", NOW_MS + h * 3_600_000) for h in range(1, 40)]
+    again = [*batch, delivery("2-0", spread)]
+    assert await worker_of(deps, stores, crashing).process(again) == 4 + 39
+    for scope in ("c:c1", "c:c2"):
+        assert (await day(runtime, scope))["watch_ms"] == 2000
+    assert (await day(runtime, "u:alice"))["watch_ms"] == 4000
+
+
 async def test_a_replay_after_the_applied_set_was_lost(runtime, deps, stores, app_redis):
     worker = worker_of(deps, stores)
     await worker.process([delivery("1-0", [like("u1", NOW_MS), counted("d:a", NOW_MS)])])

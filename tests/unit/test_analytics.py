@@ -52,7 +52,7 @@ from domain.events import RAW_VIEW, REACTION, VIEW, VIEW_END, EngagementEvent
 from domain.log import Delivery
 from domain.reactions import ReactionType as R
 from storage.keys import Keys
-from workers.analytics import groups, log_token
+from workers.analytics import by_content, cut, dense, groups, log_token, per_content, units
 
 M, H, D = Granularity.MINUTE, Granularity.HOUR, Granularity.DAY
 T0 = datetime(2026, 3, 10, tzinfo=UTC)  # a Tuesday, 00:00 UTC
@@ -702,6 +702,76 @@ def test_groups_bound_the_tokens_reaching_each_creators_buckets() -> None:
     assert sum(len(g) for g in out) == 6 * 6
     # Without the creators, every token counts for one shared scope.
     assert max(len({t for _, t in g}) for g in groups(ds, max_tokens=6)) <= 6
+
+
+def test_by_content_splits_raw_views_by_content_and_orders_by_content() -> None:
+    raw = [ev(RAW_VIEW, {"accepted_ms": 1}, eid=f"w{i}", cid=c) for i, c in enumerate("abab")]
+    one = [ev(RAW_VIEW, {"accepted_ms": 1}, eid=f"x{i}", cid="b") for i in range(2)]
+    first = _delivery("1-0", [reaction(None, "LIKE", eid="r1", cid="b")], raw)
+    second = _delivery("2-0", [reaction(None, "LIKE", eid="r2", cid="a")], one)
+    split = per_content(units([first, second]))
+    # An entry's raw views split by content, each part with the entry's token and
+    # its content's; an entry of one content keeps its token.
+    assert [[(e.event_id, t) for e, t in unit] for unit in split] == [
+        [("r1", "r1")],
+        [("w0", f"{log_token(first)}:a"), ("w2", f"{log_token(first)}:a")],
+        [("w1", f"{log_token(first)}:b"), ("w3", f"{log_token(first)}:b")],
+        [("r2", "r2")],
+        [("x0", log_token(second)), ("x1", log_token(second))],
+    ]
+    # Contents in the order they first appear (b's reaction first), each content's
+    # units in log order.
+    assert by_content(split) == [split[0], split[2], split[4], split[1], split[3]]
+    # A redelivery gives every event the same token, whichever way it is ordered.
+    again = per_content(units([second, first]))
+    assert {(e.event_id, t) for u in again for e, t in u} == {
+        (e.event_id, t) for u in split for e, t in u
+    }
+
+
+@pytest.mark.parametrize(
+    ("step_ms", "minutes", "ordered"),
+    [
+        (1_000, 10, True),  # live: each content's 30 events within a minute
+        (MINUTE_MS, 10, False),  # each content's 30 events in 30 minutes
+        (MINUTE_MS, 30, True),  # ... which a bound of 30 minutes takes
+        (DAY_MS, 10, False),  # a history replayed: days in one read
+    ],
+)
+def test_a_read_is_ordered_by_content_when_its_contents_are_dense(
+    step_ms: int, minutes: int, ordered: bool
+) -> None:
+    events = [
+        ev(REACTION, {}, cid=f"c{i % 3}", at=T0_MS + (i // 3) * step_ms, eid=f"r{i}")
+        for i in range(90)
+    ]
+    parts = per_content(units([_delivery("1-0", events)]))
+    assert dense(parts, minutes) is ordered
+
+
+def test_by_content_groups_write_each_content_together() -> None:
+    # Ten entries, each with one raw view of each of five contents of one creator.
+    contents = [f"c{i}" for i in range(5)]
+    ds = [
+        _delivery(
+            f"{n}-0",
+            [],
+            [ev(RAW_VIEW, {"accepted_ms": 1}, eid=f"w{n}.{c}", cid=c) for c in contents],
+        )
+        for n in range(10)
+    ]
+    creators = dict.fromkeys(contents, "A")
+    out = cut(by_content(per_content(units(ds))), creators, max_tokens=20)
+    assert [sorted({e.content_id for e, _ in g}) for g in out] == [
+        ["c0", "c1"],
+        ["c2", "c3"],
+        ["c4"],
+    ]
+    assert all(len({t for _, t in g}) <= 20 for g in out)
+    assert sum(len(g) for g in out) == 50
+    # In log order every group holds every content.
+    in_log_order = cut(per_content(units(ds)), creators, 20)
+    assert all(len({e.content_id for e, _ in g}) == 5 for g in in_log_order)
 
 
 @pytest.mark.parametrize(
