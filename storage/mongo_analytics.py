@@ -91,6 +91,20 @@ def _summed(parts: Sequence[Mapping[str, int]]) -> dict[str, int]:
     return total
 
 
+def _with_entry_tokens(tokens: list[str]) -> list[str]:
+    """The tokens a write checks: its own, and for an entry-and-content token
+    ("log:<partition>:<message id>:<content>") the entry's token alone too, which
+    is what a worker before the split by content pushed for the same events. A
+    redelivery of a half-applied group across that upgrade then still finds them."""
+    out = list(tokens)
+    for token in tokens:
+        if token.startswith("log:"):
+            parts = token.split(":", 3)
+            if len(parts) == 4:
+                out.append(":".join(parts[:3]))
+    return list(dict.fromkeys(out)) if len(out) > len(tokens) else out
+
+
 class MongoAnalytics:
     def __init__(self, db: Any, guard_size: int = GUARD_SIZE) -> None:
         self._db = db
@@ -106,7 +120,8 @@ class MongoAnalytics:
         on_insert: dict[str, Any] = {"scope": key.scope, "start": at_ms(key.start_ms)}
         if delta.creator is not None:
             on_insert["creator"] = delta.creator
-        guard: Any = {"$nin": tokens} if len(tokens) > 1 else {"$ne": tokens[0]}
+        checked = _with_entry_tokens(tokens)
+        guard: Any = {"$nin": checked} if len(checked) > 1 else {"$ne": checked[0]}
         update: dict[str, Any] = {
             "$setOnInsert": on_insert,
             "$push": {"seen": {"$each": tokens, "$slice": -self._guard}},

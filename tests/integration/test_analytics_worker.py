@@ -134,6 +134,35 @@ async def test_a_redelivery_ordered_otherwise_is_still_applied_once(runtime, dep
     assert (await day(runtime, "u:alice"))["watch_ms"] == 4000
 
 
+async def test_an_entry_half_applied_before_the_split_by_content_stays_once(runtime, deps, stores):
+    # A worker before raw views were split by content guarded a bucket with the entry's
+    # token alone. It crashed after writing the day buckets: the redelivery, under
+    # tokens per content, must still find them there.
+    await deps.contents.insert(Content("c2", "alice", ContentKind.VIDEO, NOW, 60_000))
+    raws = [watched(0, NOW_MS), watched(1, NOW_MS)]
+    raws[1] = EngagementEvent(**{**raws[1].to_dict(), "content_id": "c2"})
+    start = ms_of(NOW.replace(hour=0, minute=0))
+    written = {"c:c1": 1000, "c:c2": 1000, "u:alice": 2000}
+    for scope, watch in written.items():
+        await runtime.db[COLLECTIONS[Granularity.DAY]].insert_one(
+            {
+                "_id": bucket_id(scope, start),
+                "scope": scope,
+                "watch_ms": watch,
+                "seen": ["log:1:1-0"],
+            }
+        )
+    assert await worker_of(deps, stores).process([delivery("1-0", raws)]) == 2
+    for scope, watch in written.items():
+        assert (await day(runtime, scope))["watch_ms"] == watch
+    # The buckets it had not reached yet are written once, under the new tokens.
+    hour = await runtime.db[COLLECTIONS[Granularity.HOUR]].find_one(
+        {"_id": bucket_id("u:alice", ms_of(NOW.replace(minute=0)))}
+    )
+    assert hour is not None and hour["watch_ms"] == 2000
+    assert sorted(hour["seen"]) == ["log:1:1-0:c1", "log:1:1-0:c2"]
+
+
 async def test_a_replay_after_the_applied_set_was_lost(runtime, deps, stores, app_redis):
     worker = worker_of(deps, stores)
     await worker.process([delivery("1-0", [like("u1", NOW_MS), counted("d:a", NOW_MS)])])
