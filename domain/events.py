@@ -13,6 +13,9 @@ VIEW = "view"
 RAW_VIEW = "view_event"
 # A view session ended (a final event, or idle too long): analytics only, counts nothing.
 VIEW_END = "view_end"
+# A session's event sent again verbatim (an eventId it had seen), from one address:
+# evidence for the integrity worker only, counts nothing.
+REPLAYED_VIEW = "view_replay"
 # An actor's reaction or counted view moved to another integrity tier: its deltas
 # take the old contribution out of the counters and put the new one in.
 INTEGRITY = "integrity"
@@ -98,6 +101,13 @@ def view_end_event_id(content_id: str, session_id: str, viewer_key: str) -> str:
     """A session ends once, whether by its final event or by the idle closer: both
     name its end the same, so the two can never both be counted."""
     return f"e-{_digest(content_id, session_id, viewer_key)}"
+
+
+def replayed_view_event_id(content_id: str, session_id: str, viewer_key: str, addr: str) -> str:
+    """One per session and address: what the evidence counts is the distinct
+    addresses a session's events came again from, so more repeats from one address
+    are the same event."""
+    return f"p-{_digest(content_id, session_id, viewer_key, addr)}"
 
 
 def integrity_view_event_id(content_id: str, session_id: str, viewer_key: str, version: int) -> str:

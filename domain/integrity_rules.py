@@ -90,6 +90,11 @@ class Features:
     sessions: int = 0  # sessions started
     max_content_sessions: int = 0  # most sessions on one content
     max_signature_repeats: int = 0  # most sessions of this actor with one playback shape
+    # most sessions on one content started while its previous one there was live (had
+    # played, had not ended, an event within 30 s): a page reloaded mid-playback
+    max_content_reloads: int = 0
+    # most addresses one of its sessions was sent again from, verbatim (replays)
+    max_session_replays: int = 0
     signature_crowd: int = 0  # most actors sharing one of its playback signatures
     # Groups (group window).
     device_accounts: int = 0  # signed-in accounts seen on one of its devices

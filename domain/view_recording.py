@@ -21,9 +21,11 @@ from domain.deps import Deps
 from domain.errors import BadUserInput, Conflict, ContentNotFound, NotFound
 from domain.events import (
     RAW_VIEW,
+    REPLAYED_VIEW,
     VIEW,
     VIEW_END,
     EngagementEvent,
+    replayed_view_event_id,
     view_end_event_id,
     view_event_id,
 )
@@ -118,6 +120,22 @@ def _raw_event(
     )
 
 
+def _replayed_event(ev: ViewEvent, session: ViewSession, now_ms: int, addr: str) -> EngagementEvent:
+    """Evidence that ``session`` was sent again verbatim from ``addr`` (hashed): a
+    client resends what it got no answer to, from its own network; a captured
+    session replayed by a script arrives from many (docs/INTEGRITY.md,
+    ``replayed_session``). Its actor is the session's viewer, whoever sent it."""
+    return EngagementEvent(
+        event_id=replayed_view_event_id(ev.content_id, ev.session_id, session.viewer_key, addr),
+        kind=REPLAYED_VIEW,
+        content_id=ev.content_id,
+        actor=session.viewer_key,
+        occurred_at_ms=now_ms,
+        deltas={},
+        data={"session_id": ev.session_id, "addr": addr, "device": session.device_id},
+    )
+
+
 def _value(member: ViewSource | ClientPlatform | None) -> str | None:
     return None if member is None else member.value
 
@@ -188,6 +206,8 @@ class _Plan:
     # (index -> dedupe scope), or whose eventId their session had seen.
     deduped: dict[int, str] = field(default_factory=dict)
     repeated: set[int] = field(default_factory=set)
+    # Events their session had seen (its eventId), ended or not: sent again verbatim.
+    replayed: set[int] = field(default_factory=set)
 
 
 def _decide(
@@ -274,8 +294,13 @@ def _note_dedupe(
             plan.deduped[i] = policy.dedupe.value
         return
     if s.session is before:
-        if not before.ended and ev.event_id in before.recent_event_ids:
-            plan.repeated.add(i)
+        if ev.event_id is not None and ev.event_id in before.recent_event_ids:
+            # Only from its own viewer: ids alone (refused for another viewer) must
+            # not let anyone hold a session's replays against its viewer.
+            if (ev.viewer_key, ev.content_id) == (before.viewer_key, before.content_id):
+                plan.replayed.add(i)
+            if not before.ended:
+                plan.repeated.add(i)
         return
     if before.status is SessionStatus.COUNTED:
         plan.deduped[i] = DedupeScope.SESSION.value
@@ -449,6 +474,9 @@ async def record_views(
                     to_log.append(
                         _raw_event(events[i], plan.steps[i].session, now_ms, plan.accepted[i], addr)
                     )
+                elif i in plan.replayed and addr is not None:
+                    # In the batch's one append: no round trip of its own.
+                    to_log.append(_replayed_event(events[i], plan.steps[i].session, now_ms, addr))
         # Sessions changed by a concurrent request: read them again and redo.
         todo = [i for i in todo if events[i].session_id in conflicts]
         if not todo:

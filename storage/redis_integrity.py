@@ -8,7 +8,8 @@ Per actor (keys with the actor's hash tag, storage/keys.py ``integrity_actor``):
   a device's accounts; an address's accounts and anonymous devices; a playback
   signature's crowd) and the last trust it reported (``"t"``);
 * ``s`` hash and ``so`` sorted set: the actor's sessions (content, first and last
-  event, events, furthest position, playback shape so far) by last event;
+  event, events, furthest position, playback shape so far, whether it reloaded a
+  live session, the addresses it was sent again from) by last event;
 * ``c`` sorted set: contents it sent view events of (blind likes);
 * ``g`` hash: how many of its sessions ended with each playback shape.
 
@@ -57,6 +58,11 @@ INTERVAL_QUANTUM_MS = 250  # event intervals in a shape, rounded to this
 # A session "stops at the count" when it watches on, after its view counted, for at
 # most this share of the watch time it had then (counted at 30 s: stopped by 39 s).
 HUG_SHARE = 0.3
+# A new session on a content *reloads* the actor's earlier one on it when that one
+# had played, had not ended and sent an event within this long: a page reloaded
+# mid-playback (the SDK ends its sessions at pagehide and at the media's end).
+RELOAD_GAP_MS = 30_000
+RELOAD_SCAN = 16  # the actor's newest sessions searched for the one reloaded
 
 # Event codes for the actor script.
 LIKE = "L"  # a reaction added (none -> some)
@@ -64,6 +70,7 @@ UNLIKE = "U"  # a reaction removed
 VIEW = "V"  # a counted view
 RAW = "R"  # a view event
 END = "E"  # a view session ended
+REPLAY = "P"  # a view session sent again verbatim, from one more address
 
 # Metrics (bucketed counter fields), in the order READ returns them.
 METRICS = ("lk", "bl", "gl", "ul", "vw", "rw", "im", "vf", "nv", "pe", "st", "sg", "sh", "ss", "wm")
@@ -143,9 +150,15 @@ local function stopped(st)
   local at = math.floor(math.max(tonumber(st[5]), 0) / 100)
   return 'h' .. string.format('%d', at) .. '\\t' .. st[1]
 end
+-- States written before fields 11 and 12 existed.
+local function pad(st)
+  for i = 11, 12 do st[i] = st[i] or '0' end
+  return st
+end
 local function finish(sid, st, t)
   -- st: content, first, last, n, pmax, shape, watched, ended, counted at (time),
-  -- watched when counted
+  -- watched when counted, '1' if it reloaded a live session, addresses it was
+  -- sent again from
   if st[8] == '1' then return end
   st[8] = '1'
   st[3] = tostring(math.max(t, tonumber(st[3])))
@@ -257,7 +270,22 @@ for i = 0, n - 1 do
         inc('ss', t, 1)
         spread(t, math.max(accepted, 0))
         st = {content, tostring(t), tostring(t), '1', tostring(pos or -1),
-              tostring(watched), tostring(math.max(accepted, 0)), '0', '0', '-1'}
+              tostring(watched), tostring(math.max(accepted, 0)), '0', '0', '-1', '0', '0'}
+        -- A reload: the actor's earlier session on this content had played, had
+        -- not ended and was live moments ago.
+        local recent = redis.call('ZREVRANGE', so, 0, %(reload_scan)s - 1)
+        if #recent > 0 then
+          for _, prev in ipairs(redis.call('HMGET', s, unpack(recent))) do
+            if prev then
+              local p = split(prev)
+              if p[1] == content and p[8] ~= '1' and tonumber(p[7]) > 0
+                  and t - tonumber(p[3]) <= %(reload_gap)s then
+                st[11] = '1'
+                break
+              end
+            end
+          end
+        end
         -- A second session: the first was not a one-off after all.
         local ids = redis.call('ZRANGE', so, 0, 1)
         if #ids == 1 and ids[1] ~= sid then
@@ -292,6 +320,14 @@ for i = 0, n - 1 do
       if raw then
         local st = split(raw)
         finish(sid, st, t)
+        redis.call('HSET', s, sid, table.concat(st, '\\t'))
+      end
+    elseif code == 'P' then
+      -- One more address the session came again from (the token is per address).
+      local raw = redis.call('HGET', s, sid)
+      if raw then
+        local st = pad(split(raw))
+        st[12] = tostring(tonumber(st[12]) + 1)
         redis.call('HSET', s, sid, table.concat(st, '\\t'))
       end
     end
@@ -333,7 +369,7 @@ local out = {applied}
 for _, sh in ipairs(shapes) do out[#out + 1] = 's' .. sh end
 for _, mk in ipairs(marks) do out[#out + 1] = mk end
 return out
-"""
+""".replace("%(reload_scan)s", str(RELOAD_SCAN)).replace("%(reload_gap)s", str(RELOAD_GAP_MS))
 
 # One group (a device's or a signature's actors): add members, keep the window and
 # the newest ``cap``; returns signed-in and all members before and after, the most
@@ -493,7 +529,8 @@ return out
 # window, peak buckets, n notes, (field, value) * n. Returns the window sums of
 # METRICS, the peaks of PEAKS (the most in any run of that many consecutive
 # buckets), the most sessions on one content, the most sessions of one shape, the
-# last trust ("" if none), then (field, value) of every live note.
+# most reloads on one content, the most addresses one session was sent again from,
+# the last trust ("" if none), then (field, value) of every live note.
 READ = """
 local f, s, so, g = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local now, bms = tonumber(ARGV[1]), tonumber(ARGV[2])
@@ -548,6 +585,9 @@ for m, per in pairs(peaked) do
 end
 for i = 1, #stale, 500 do redis.call('HDEL', f, unpack(stale, i, math.min(i + 499, #stale))) end
 local per_content, most = {}, 0
+local reloads_of, reloads, replays = {}, 0, 0
+-- A state's fields 11 and 12 (absent from states written before them).
+local tail = '^[^\\t]*' .. string.rep('\\t[^\\t]*', 9) .. '\\t([^\\t]*)\\t([^\\t]*)$'
 local sids = redis.call('ZRANGEBYSCORE', so, oldest, '+inf')
 for i = 1, #sids, 500 do
   local states = redis.call('HMGET', s, unpack(sids, i, math.min(i + 499, #sids)))
@@ -557,6 +597,13 @@ for i = 1, #sids, 500 do
       local n = (per_content[content] or 0) + 1
       per_content[content] = n
       if n > most then most = n end
+      local reload, again = string.match(st, tail)
+      if reload == '1' then
+        local r = (reloads_of[content] or 0) + 1
+        reloads_of[content] = r
+        if r > reloads then reloads = r end
+      end
+      if again and tonumber(again) and tonumber(again) > replays then replays = tonumber(again) end
     end
   end
 end
@@ -571,6 +618,8 @@ for _, m in ipairs(metrics) do out[#out + 1] = sums[m] or 0 end
 for _, m in ipairs(peaks) do out[#out + 1] = tops[m] or 0 end
 out[#out + 1] = most
 out[#out + 1] = repeats
+out[#out + 1] = reloads
+out[#out + 1] = replays
 out[#out + 1] = last
 for _, x in ipairs(notes) do out[#out + 1] = x end
 return out
@@ -584,7 +633,7 @@ class ActorEvent:
     """One event as the actor's script takes it."""
 
     token: str
-    code: str  # LIKE, UNLIKE, VIEW, RAW, END
+    code: str  # LIKE, UNLIKE, VIEW, RAW, END, REPLAY
     t_ms: int
     content_id: str
     session_id: str = ""
@@ -961,8 +1010,9 @@ def _state(actor: str, reply: Sequence[Any], peak_ms: int) -> ActorState:
     peaks = dict(zip(PEAKS, (int(x) for x in reply[n : n + len(PEAKS)]), strict=True))
     pos = n + len(PEAKS)
     most, repeats = int(reply[pos]), int(reply[pos + 1])
-    last = _text(reply[pos + 2]) or None
-    flat = [_text(x) for x in reply[pos + 3 :]]
+    reloads, replays = int(reply[pos + 2]), int(reply[pos + 3])
+    last = _text(reply[pos + 4]) or None
+    flat = [_text(x) for x in reply[pos + 5 :]]
     notes = dict(zip(flat[0::2], flat[1::2], strict=True))
     device_accounts = address_accounts = address_devices = crowd = 0
     device_recent = blind_crowd = switching = one_off = hugging = 0
@@ -1009,6 +1059,8 @@ def _state(actor: str, reply: Sequence[Any], peak_ms: int) -> ActorState:
         sessions=sums["ss"],
         max_content_sessions=most,
         max_signature_repeats=repeats,
+        max_content_reloads=reloads,
+        max_session_replays=replays,
         signature_crowd=crowd,
         device_accounts=device_accounts,
         device_recent_accounts=device_recent,

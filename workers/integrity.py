@@ -3,12 +3,13 @@ address (Redis) -> a trust per actor (domain/integrity_rules.py) -> the enforcer
 
 Per batch of deliveries (its own consumer group, ``Keys.INTEGRITY_GROUP``):
 
-1. the batch's reactions, counted views, view events and session ends are
-   recorded (storage/redis_integrity.py ``record``, one round trip), effectively
-   once: each actor's script skips events whose token it applied before. Tokens
-   as in the trending worker: an event's id, or for raw view events their log
-   entry's. The same round trip stores what the previous batch learnt too late
-   to write (the notes below and the trusts it reported);
+1. the batch's reactions, counted views, view events, session ends and
+   sessions sent again verbatim (replays) are recorded
+   (storage/redis_integrity.py ``record``, one round trip), effectively once:
+   each actor's script skips events whose token it applied before. Tokens as in
+   the trending worker: an event's id, or for raw view events their log entry's.
+   The same round trip stores what the previous batch learnt too late to write
+   (the notes below and the trusts it reported);
 2. every actor the batch touched is assessed, plus the actors seen on a device
    or address whose aggregates changed enough to matter (crossed a threshold of
    a rule that reads them, or grew by a tenth while inside a rule's ramp):
@@ -37,7 +38,7 @@ from dataclasses import replace
 
 import orjson
 
-from domain.events import RAW_VIEW, REACTION, VIEW, VIEW_END, EngagementEvent
+from domain.events import RAW_VIEW, REACTION, REPLAYED_VIEW, VIEW, VIEW_END, EngagementEvent
 from domain.integrity_rules import (
     ActorAssessment,
     Assessment,
@@ -50,6 +51,7 @@ from storage.redis_integrity import (
     END,
     LIKE,
     RAW,
+    REPLAY,
     UNLIKE,
     ActorEvent,
     Batch,
@@ -63,7 +65,7 @@ from workers.metrics import INTEGRITY_ASSESSMENTS, INTEGRITY_EVENTS, INTEGRITY_F
 
 log = logging.getLogger(__name__)
 
-INTEGRITY_KINDS = frozenset({REACTION, VIEW, RAW_VIEW, VIEW_END})
+INTEGRITY_KINDS = frozenset({REACTION, VIEW, RAW_VIEW, VIEW_END, REPLAYED_VIEW})
 # A trust that moves by more than this is reported (or one that crosses a bar).
 TRUST_STEP = 0.01
 # A device is switching accounts when this many accounts used it within a peak window.
@@ -99,6 +101,9 @@ def _actor_event(event: EngagementEvent, token: str) -> ActorEvent | None:
         return ActorEvent(token, VIEW_CODE, t, event.content_id, str(data.get("session_id", "")))
     if event.kind == VIEW_END:
         return ActorEvent(token, END, t, event.content_id, str(data.get("session_id", "")))
+    if event.kind == REPLAYED_VIEW:
+        # One per session and address (its id): the token counts distinct addresses.
+        return ActorEvent(token, REPLAY, t, event.content_id, str(data.get("session_id", "")))
     position = data.get("position_ms")
     visible = data.get("visible_fraction")
     watched = _int(data.get("watched_ms"))
@@ -131,6 +136,10 @@ def batch_of(deliveries: Sequence[Delivery]) -> Batch:
         events = batch.actors.setdefault(actor, [])
         if item is not None:
             events.append(item)
+        if event.kind == REPLAYED_VIEW:
+            # The address is whoever resent the session, not the actor's own: it
+            # joins no device, address or cohort of the actor.
+            return
         t = event.occurred_at_ms
         device = event.data.get("device")
         if actor.startswith("d:"):

@@ -14,7 +14,15 @@ import orjson
 import pytest
 
 import domain.integrity_rules as integrity_rules
-from domain.events import RAW_VIEW, REACTION, VIEW, VIEW_END, EngagementEvent
+from domain.events import (
+    RAW_VIEW,
+    REACTION,
+    REPLAYED_VIEW,
+    VIEW,
+    VIEW_END,
+    EngagementEvent,
+    replayed_view_event_id,
+)
 from domain.integrity_rules import (
     DEFAULT_RULES_FILE,
     ActorAssessment,
@@ -26,7 +34,7 @@ from storage.keys import Keys
 from storage.redis_integrity import RedisIntegrity
 from tests.integration.conftest import RoundTrips
 from tests.integration.doubles import T0, FakeClock, FakeConsumer
-from workers.integrity import IntegrityWorker
+from workers.integrity import IntegrityWorker, batch_of
 
 RULES = parse_integrity_rules(
     Path(integrity_rules.__file__).with_name(DEFAULT_RULES_FILE).read_text(encoding="utf-8")
@@ -94,10 +102,12 @@ class Traffic:
         impossible: bool = False,
         counted: bool = True,
         threshold_ms: int | None = None,
+        ended: bool = True,
     ) -> int:
         """steps: (ms since the previous event, watchedMs, positionMs, visibleFraction);
         returns the time of the last event. The view counts at the event whose watch
-        time reaches ``threshold_ms`` (None: at the last event)."""
+        time reaches ``threshold_ms`` (None: at the last event). ``ended``: the last
+        event is final and the session's end is logged (not: a page reloaded)."""
         sid = self._id("s")
         watched_total = 0
         counted_at: int | None = None
@@ -119,7 +129,7 @@ class Traffic:
                         "watched_ms": watched,
                         "position_ms": position,
                         "visible_fraction": visible,
-                        "final": i == len(steps) - 1,
+                        "final": ended and i == len(steps) - 1,
                         "accepted_ms": 0 if impossible and i else watched,
                         "device": device,
                         "addr": addr,
@@ -139,6 +149,8 @@ class Traffic:
                     data={"session_id": sid, "device": device, "addr": addr},
                 )
             )
+        if not ended:
+            return t
         self.items.append(
             EngagementEvent(
                 event_id=f"e-{sid}",
@@ -489,7 +501,8 @@ async def test_attacks_are_excluded_and_organic_users_stay_trusted(redis_client)
     # Reasons name the categories' signals.
     assert "shared_device_accounts" in enforcer.reasons["u:clicker-0"]
     assert "identical_crowd" in enforcer.reasons["d:rot-0"]
-    assert "like_velocity" in enforcer.reasons["u:spree-0"]
+    # A blind spree is out at its 15th like, before it reaches 30 in 5 minutes.
+    assert "blind_like_volume" in enforcer.reasons["u:spree-0"]
     assert "impossible_timing" in enforcer.reasons["d:fastforward-0"]
     assert "watch_overlap" in enforcer.reasons["d:viewbot-0"]
 
@@ -832,3 +845,117 @@ async def test_one_off_devices_that_stop_at_the_count_are_a_crowd(redis_client) 
         assert enforcer.reasons[actor] == ("one_off_crowd",)
     for actor in phones + clip:
         assert enforcer.of(actor) >= RULES.confident_at, (actor, enforcer.reasons.get(actor))
+
+
+async def test_a_page_reloaded_mid_playback_again_and_again_is_a_reload_script(
+    redis_client,
+) -> None:
+    """A reload script starts a new session on its short each time the one before has
+    just passed the count, without ending it: reloads. A person reloading a stalled
+    page a few times, a track on repeat whose sessions end, and sessions left open
+    but re-opened minutes later are not."""
+    clock = FakeClock()
+    worker, store, enforcer, _ = make_worker(redis_client, clock)
+    tr = Traffic(seed=31)
+    t = T0_MS
+    for i in range(18):
+        steps: list[Step] = [(0, 0, 0, None), (2_200, 2_200, 2_200, None)]
+        t = tr.session(
+            "d:reloader",
+            "c0",
+            t,
+            steps,
+            device="reloader",
+            addr="home-1",
+            counted=i == 0,
+            ended=False,
+        ) + tr.rng.randint(300, 900)
+    t = T0_MS
+    for _ in range(6):  # a stalled video, reloaded five times
+        steps = [(0, 0, 0, None), (4_000, 4_000, 4_000, None)]
+        t = (
+            tr.session(
+                "u:stalled", "c1", t, steps, device="p1", addr="home-2", counted=False, ended=False
+            )
+            + 2_000
+        )
+    t = T0_MS
+    for i in range(15):  # a track on repeat, each play ended at the end of the media
+        t = tr.session(
+            "u:looper", "c2", t, tr.human_steps(30), device="p2", addr="home-3", counted=i == 0
+        )
+    t = T0_MS
+    for i in range(12):  # left open (the app killed), opened again minutes later
+        steps = [(0, 0, 0, None), (5_000, 5_000, 5_000, None)]
+        t = (
+            tr.session(
+                "u:returner",
+                "c3",
+                t,
+                steps,
+                device="p3",
+                addr="home-4",
+                counted=i == 0,
+                ended=False,
+            )
+            + 4 * MINUTE
+        )
+    await run(worker, clock, deliveries_of(tr.items, slice_ms=5_000))
+    states, _, _ = await store.read(
+        ["d:reloader", "u:stalled", "u:looper", "u:returner"], {}, {}, T0_MS + 10 * MINUTE
+    )
+    reloads = {a: s.features.max_content_reloads for a, s in states.items()}
+    assert reloads == {"d:reloader": 17, "u:stalled": 5, "u:looper": 0, "u:returner": 0}
+    assert states["d:reloader"].features.max_content_sessions == 18  # below repeat_sessions
+    assert enforcer.of("d:reloader") < RULES.exclude_below
+    assert "reloads" in enforcer.reasons["d:reloader"]
+    for actor in ("u:stalled", "u:looper", "u:returner"):
+        assert enforcer.of(actor) == 1.0, (actor, enforcer.reasons.get(actor))
+
+
+def replayed(content: str, session: str, viewer: str, addr: str, t: int) -> EngagementEvent:
+    """What the view path logs when a session's event comes again verbatim."""
+    return EngagementEvent(
+        event_id=replayed_view_event_id(content, session, viewer, addr),
+        kind=REPLAYED_VIEW,
+        content_id=content,
+        actor=viewer,
+        occurred_at_ms=t,
+        deltas={},
+        data={"session_id": session, "addr": addr, "device": viewer[2:]},
+    )
+
+
+async def test_a_session_sent_again_from_many_addresses_is_a_replayed_capture(
+    redis_client,
+) -> None:
+    """A captured playback sent again verbatim from four addresses: its viewer is
+    excluded, with its one counted view. A phone that resends a session whose answer
+    it lost, from its own address and once after a handover, is not."""
+    clock = FakeClock()
+    worker, store, enforcer, _ = make_worker(redis_client, clock)
+    tr = Traffic(seed=37)
+    steps: list[Step] = [(0, 35_000, 35_000, None)]
+    end = tr.session("d:captured", "c0", T0_MS, steps, device="captured", addr="home-1")
+    sid = tr.items[0].data["session_id"]
+    for r in range(4):
+        for _ in range(3):  # the same address again is the same evidence
+            tr.items.append(replayed("c0", sid, "d:captured", f"proxy-{r}", end + 5_000 * (r + 1)))
+    end = tr.session("d:phone", "c1", T0_MS, steps, device="phone", addr="home-2")
+    phone_sid = tr.items[-2].data["session_id"]
+    tr.items.append(replayed("c1", phone_sid, "d:phone", "home-2", end + 2_000))
+    tr.items.append(replayed("c1", phone_sid, "d:phone", "cell-2", end + 9_000))
+    deliveries = deliveries_of(tr.items, slice_ms=5_000)
+    # The replaying addresses are not the viewer's: they join none of its groups.
+    assert set(batch_of(deliveries).addresses) == {"home-1", "home-2"}
+    await run(worker, clock, deliveries)
+    states, _, _ = await store.read(["d:captured", "d:phone"], {}, {}, end + MINUTE)
+    assert states["d:captured"].features.max_session_replays == 4
+    assert states["d:phone"].features.max_session_replays == 2
+    assert enforcer.of("d:captured") < RULES.exclude_below
+    assert enforcer.reasons["d:captured"] == ("replayed_session",)
+    assert enforcer.of("d:phone") >= RULES.confident_at
+    # Redelivered: the same addresses, nothing more.
+    await run(worker, clock, deliveries)
+    again, _, _ = await store.read(["d:captured"], {}, {}, end + MINUTE)
+    assert again["d:captured"].features.max_session_replays == 4

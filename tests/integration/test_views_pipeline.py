@@ -458,3 +458,36 @@ async def test_a_websocket_context_has_the_upgrade_requests_region(runtime):
     # Without a configured header nobody's region is believed.
     plain = GraphQLApp(runtime.services)
     assert (await plain.get_context(socket("2001:db8::7"), None)).region == "unknown"
+
+
+async def test_a_session_sent_again_verbatim_is_evidence_once_per_address(
+    deps, runtime, mongo_db, clock, workers, video, monkeypatch
+):
+    """A repeated event (its session ended or not) logs a ``view_replay`` for the
+    integrity worker, named per session and address, in the batch's one append."""
+    captured = ev(event_id="e1", watched_ms=35_000, position_ms=35_000, final=True)
+    (first,) = await record_views(deps, ALICE, [captured], addr="home")
+    assert first.decision.counted
+    await deps.contents.get_many(["v1"])  # warm the immutable content cache
+    # Without an address there is nothing to tell, and nothing is appended.
+    trips = RoundTrips(monkeypatch)
+    await record_views(deps, ALICE, [captured])
+    silent = trips.count
+    monkeypatch.undo()
+    for addr in ("home", "proxy-1", "proxy-1", "proxy-2"):
+        trips = RoundTrips(monkeypatch)
+        (again,) = await record_views(deps, ALICE, [captured], addr=addr)
+        # The append every batch that logs something makes (a batch of new events
+        # costs the same, test_batch_of_100_costs_constant_round_trips).
+        assert trips.count == silent + 1
+        monkeypatch.undo()
+        assert again.decision.reason == "session ended: event ignored"
+    # The same ids from another viewer are refused, and held against nobody.
+    (refused,) = await record_views(deps, Actor("mallory"), [captured], addr="proxy-3")
+    assert refused.decision.reason.startswith("refused:")
+    found = await archived(runtime, workers, "view_replay")
+    assert sorted(d["data"]["addr"] for d in found) == ["home", "proxy-1", "proxy-2"]
+    assert {(d["actor"], d["data"]["session_id"]) for d in found} == {("u:alice", "s1")}
+    assert all(d["deltas"] == {} for d in found)
+    await workers["aggregator"].run_once()
+    assert (await summary(deps)).views == 1

@@ -46,6 +46,7 @@ def test_shipped_file_defaults() -> None:
         "like_velocity",
         "like_volume",
         "blind_likes",
+        "blind_like_volume",
         "glance_likes",
         "blind_crowd",
         "one_off_crowd",
@@ -57,6 +58,8 @@ def test_shipped_file_defaults() -> None:
         "identical_playback",
         "identical_crowd",
         "repeat_sessions",
+        "reloads",
+        "replayed_session",
         "shared_device_accounts",
         "account_switching",
         "switching_crowd",
@@ -172,6 +175,12 @@ CAMPUS_ANONYMOUS = replace(CAMPUS, actor="d:laptop-17", likes=0, likes_peak=0, d
         (replace(HEAVY, impossible_events=2), 1.0, ()),
         # Nine blind likes are below the gate of ten, whatever the share.
         (replace(CAMPUS, likes=9, blind_likes=9), 1.0, ()),
+        # A stalled video reloaded mid-playback seven times: below reloads.
+        (replace(HEAVY, max_content_sessions=8, max_content_reloads=7), 1.0, ()),
+        # A session resent from its own address (a lost answer): one address, nothing.
+        (replace(HEAVY, max_session_replays=1), 1.0, ()),
+        # ... and again after a handover to another network: 1 point, still trusted.
+        (replace(HEAVY, max_session_replays=2), 0.875, ("replayed_session",)),
     ],
     ids=[
         "fresh",
@@ -184,6 +193,9 @@ CAMPUS_ANONYMOUS = replace(CAMPUS, actor="d:laptop-17", likes=0, likes_peak=0, d
         "two-screens",
         "clock-glitch",
         "blind-below-gate",
+        "reloads-below",
+        "resent-once",
+        "resent-after-handover",
     ],
 )
 def test_organic_traffic_stays_trusted(features: Features, trust: float, reasons: tuple) -> None:
@@ -196,14 +208,25 @@ def test_organic_traffic_stays_trusted(features: Features, trust: float, reasons
 @pytest.mark.parametrize(
     ("features", "trust", "reasons"),
     [
-        # Blind likes at share 0.9 of 20: 1 + 0.5 * (0.1 / 0.2) = 1.25 -> 1 - 0.625^3.
-        (Features("u:x", likes=20, blind_likes=18), 0.755859375, ("blind_likes",)),
+        # Blind likes at share 0.9 of 10: 1 + 0.5 * (0.1 / 0.2) = 1.25 -> 1 - 0.625^3.
+        (Features("u:x", likes=10, blind_likes=9), 0.755859375, ("blind_likes",)),
+        # 14 blind likes of 14 (a client that sends no view events): 1.5 -> 0.578125,
+        # counted; blind_like_volume starts at 15.
+        (Features("u:x", likes=14, blind_likes=14), 0.578125, ("blind_likes",)),
+        # A session resent from three addresses: 1.5 points, counted.
+        (replace(HEAVY, max_session_replays=3), 0.578125, ("replayed_session",)),
         # Six accounts on a device: 1 + (6 - 5) / 3 points -> 1 - (2/3)^3 = 19/27.
         (replace(HEAVY, device_accounts=6), 19 / 27, ("shared_device_accounts",)),
         # 45 likes in 5 minutes: 1.25 points (as above).
         (replace(HEAVY, likes_peak=45), 0.755859375, ("like_velocity",)),
     ],
-    ids=["blind-likes-0.9", "six-accounts-on-a-device", "like-velocity-45"],
+    ids=[
+        "blind-likes-0.9",
+        "blind-likes-14-of-14",
+        "resent-from-three-addresses",
+        "six-accounts-on-a-device",
+        "like-velocity-45",
+    ],
 )
 def test_doubtful_in_between(features: Features, trust: float, reasons: tuple) -> None:
     result = assess(features, RULES)
@@ -214,7 +237,7 @@ def test_doubtful_in_between(features: Features, trust: float, reasons: tuple) -
 
 def test_address_adds_only_to_a_behavioural_signal() -> None:
     # Blind likes 0.9 (1.25) + 900 accounts: 0.5 + 0.5 * 800/900 = 0.9444 -> 2.1944 points.
-    behaving = replace(CAMPUS, likes=20, blind_likes=18)
+    behaving = replace(CAMPUS, likes=10, blind_likes=9)
     result = assess(behaving, RULES)
     assert result.reasons == ("blind_likes", "shared_address_accounts")
     assert result.trust == 0.0
@@ -289,6 +312,22 @@ ATTACKS = {
     "rotating-one-offs": Features(
         "d:rot-7", views=1, raw_events=5, sessions=1, one_off_crowd=15, one_off_hugging=15
     ),
+    # A reload script, too short-lived for repeat_sessions: 18 sessions on one short,
+    # each started as the one before had just passed the count.
+    "reload-script": Features(
+        "d:reload",
+        views=1,
+        raw_events=36,
+        sessions=18,
+        max_content_sessions=18,
+        max_content_reloads=17,
+    ),
+    # A captured session sent again verbatim from four addresses: its one view.
+    "replayed-capture": Features(
+        "d:captured", views=1, raw_events=1, sessions=1, max_session_replays=4
+    ),
+    # A blind like spree cut short: 15 likes, none on a content it opened.
+    "short-blind-spree": Features("u:spree", likes=15, likes_peak=15, blind_likes=15),
 }
 
 
@@ -316,6 +355,18 @@ def test_every_attack_category_is_excluded(name: str) -> None:
         # 60 in 5 minutes: 1.5; 400 in the hour: 1 + 200/400 = 1.5; 400 views:
         # 1 + 100/900.
         ("like-spree", ("like_velocity", "like_volume", "view_velocity"), 4.1111),
+        # 17 reloads, past full (15); 18 sessions, below repeat_sessions (20).
+        ("reload-script", ("reloads",), 2.0),
+        ("replayed-capture", ("replayed_session",), 2.0),
+        # Share 1.0: 1.5; 15 blind likes: 0.5.
+        ("short-blind-spree", ("blind_likes", "blind_like_volume"), 2.0),
+        # 400 blind of 400: 1.5 + 1.0, with 60 in 5 minutes (1.5) and 400 in the hour
+        # (1.5).
+        (
+            "blind-like-spree",
+            ("blind_likes", "like_velocity", "like_volume", "blind_like_volume"),
+            5.5,
+        ),
     ],
 )
 def test_attack_reasons_and_points(name: str, reasons: tuple, points: float) -> None:
