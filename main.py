@@ -257,6 +257,9 @@ class Settings(BaseSettings):
     notify_viral_ratio: float = Field(5.0, gt=1)
     # How long readers share a trending page (domain/page_cache.py); 0 turns it off.
     trending_page_cache_ms: int = Field(1000, ge=0, le=60_000)
+    # Parsed analytics buckets a reader keeps, checked against each bucket's
+    # version (storage/bucket_cache.py); 0 turns it off.
+    analytics_bucket_cache: int = Field(20_000, ge=0)
     # The integrity worker's promise to exclude within this delay: milestones and
     # first likes are judged only after it.
     integrity_settle_s: float = Field(60.0, ge=0)
@@ -744,7 +747,9 @@ async def open_runtime(
         idempotency=RedisIdempotency(redis, keys, settings.idempotency_ttl_s),
         sources=[reactions, view_sessions],
         views=ViewPorts(view_sessions, marks, load_policies(settings)),
-        analytics=AnalyticsPorts(MongoAnalytics(db), analytics_sketches),
+        analytics=AnalyticsPorts(
+            MongoAnalytics(db, cache_entries=settings.analytics_bucket_cache), analytics_sketches
+        ),
         trending=trending,
         trending_pages=(
             PageCache(settings.trending_page_cache_ms / 1000, time.monotonic)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import random
@@ -314,13 +315,19 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                     await call(app, request)
                     latencies.append(1000 * (time.perf_counter() - started))
 
+            full_gcs = gc.get_stats()[2]["collections"]
             wall, cpu = time.perf_counter(), time.process_time()
             await asyncio.gather(*(client() for _ in range(args.clients)))
             wall = time.perf_counter() - wall
+            full_gcs = gc.get_stats()[2]["collections"] - full_gcs
             # This process's CPU per request (the in-process workers' included): on
             # a shared machine the latencies stretch with the other load, this not.
             cpu_ms = 1000 * (time.process_time() - cpu) / len(latencies)
-            print(f"  {name}: p99 {pct(latencies, 99):.1f} ms, {cpu_ms:.2f} ms CPU", flush=True)
+            print(
+                f"  {name}: p99 {pct(latencies, 99):.1f} ms, {cpu_ms:.2f} ms CPU,"
+                f" {full_gcs} full GCs",
+                flush=True,
+            )
             out[name] = {
                 "requests": len(latencies),
                 "per_s": round(len(latencies) / wall),
@@ -328,6 +335,8 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 "p99_ms": round(pct(latencies, 99), 1),
                 "answer_bytes": len(sample),
                 "cpu_ms_per_request": round(cpu_ms, 2),
+                # Full collections during the phase: each walks the whole heap.
+                "full_gcs": full_gcs,
             }
     return out
 

@@ -669,7 +669,8 @@ class RollupReader(Protocol):
         """The counters of a scope's buckets at these starts (absent: no activity),
         nested by the parts of their dotted paths (domain.analytics_sums); with
         ``fields``, only those top-level names (e.g. ``views``, or ``content``
-        for every ``content.*`` counter)."""
+        for every ``content.*`` counter). The documents may be shared with a
+        cache of the store's: read them, never modify them."""
 
     async def first_like_ms(self, content_id: str) -> int | None: ...
 

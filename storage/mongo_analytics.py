@@ -4,7 +4,9 @@
 A document: ``_id`` "<scope>|<start ms>", ``scope``, ``start`` (a date, for the
 TTL index), ``creator`` (content scopes: the creator top lists group these), the
 counters as nested fields (``platform: {IOS: {views: 3}}`` from the flat path
-``platform.IOS.views``), and ``seen``: the guard.
+``platform.IOS.views``), ``seen``: the guard, and ``v``: a token (an ObjectId)
+set anew by every write, which readers check their cached copies against
+(storage/bucket_cache.py).
 
 The guard. Every write of a batch to a bucket is one upsert filtered on
 ``seen: {$nin: <the batch's guard tokens for it>}`` that pushes those tokens and
@@ -24,6 +26,7 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from bson import ObjectId
 from pymongo import ASCENDING, IndexModel, UpdateOne
 from pymongo.errors import BulkWriteError
 
@@ -37,6 +40,7 @@ from domain.analytics import (
     at_ms,
 )
 from domain.analytics_sums import flat
+from storage.bucket_cache import BucketCache
 from storage.mongo import duplicate_key_errors
 
 COLLECTIONS: dict[Granularity, str] = {
@@ -47,8 +51,14 @@ COLLECTIONS: dict[Granularity, str] = {
 FIRSTS = "analytics_firsts"
 # Guard tokens a bucket remembers (see the module's docstring).
 GUARD_SIZE = 1000
-_META = frozenset({"_id", "scope", "start", "creator", "seen"})
+# Parsed bucket parts kept by a reader (storage/bucket_cache.py): a 30-day
+# dashboard holds 31 (DAY) to about 50 (48 h by HOUR) per content.
+BUCKET_CACHE_ENTRIES = 20_000
+VERSION = "v"
+_META = frozenset({"_id", "scope", "start", "creator", "seen", VERSION})
 _COUNTERS_ONLY = {name: 0 for name in _META if name != "_id"}
+# The same, with the version: what a cached read fetches of a changed bucket.
+_COUNTERS_AND_VERSION = {name: 0 for name in _META if name not in ("_id", VERSION)}
 
 
 def bucket_id(scope: str, start_ms: int) -> str:
@@ -106,11 +116,14 @@ def _with_entry_tokens(tokens: list[str]) -> list[str]:
 
 
 class MongoAnalytics:
-    def __init__(self, db: Any, guard_size: int = GUARD_SIZE) -> None:
+    def __init__(
+        self, db: Any, guard_size: int = GUARD_SIZE, cache_entries: int = BUCKET_CACHE_ENTRIES
+    ) -> None:
         self._db = db
         self._cols = {g: db[name] for g, name in COLLECTIONS.items()}
         self._firsts = db[FIRSTS]
         self._guard = guard_size
+        self._cache = BucketCache(cache_entries)
 
     # --- writes ---------------------------------------------------------------
 
@@ -125,6 +138,9 @@ class MongoAnalytics:
         update: dict[str, Any] = {
             "$setOnInsert": on_insert,
             "$push": {"seen": {"$each": tokens, "$slice": -self._guard}},
+            # Unique per write, across processes and rebuilds: what a reader's
+            # cached copy of the bucket is checked against.
+            "$set": {VERSION: ObjectId()},
         }
         inc = {name: n for name, n in counters.items() if n}
         if inc:
@@ -227,6 +243,8 @@ class MongoAnalytics:
         if not starts:
             return {}
         by_id = {bucket_id(scope, s): s for s in starts}
+        if self._cache.enabled:
+            return await self._cached(granularity, by_id, fields)
         # Only counters cross the wire: an inclusion projection when the caller
         # names its fields, else everything but the guard and what identifies
         # the bucket (the caller knows that already).
@@ -235,6 +253,39 @@ class MongoAnalytics:
         out: dict[int, dict[str, Any]] = {}
         async for doc in cursor:
             out[by_id[doc.pop("_id")]] = doc
+        return out
+
+    async def _cached(
+        self, granularity: Granularity, by_id: Mapping[str, int], fields: Sequence[str] | None
+    ) -> dict[int, dict[str, Any]]:
+        """``documents`` through the cache: the versions of the buckets first, then
+        in full only those not cached at that version. A bucket absent now (never
+        written, or expired) is left out; one without a version (written before
+        versions existed) is always read."""
+        col = self._cols[granularity]
+        name = COLLECTIONS[granularity]
+        part = tuple(sorted(fields)) if fields else None
+        out: dict[int, dict[str, Any]] = {}
+        stale: list[str] = []
+        if any((name, bid, part) in self._cache for bid in by_id):
+            async for doc in col.find({"_id": {"$in": list(by_id)}}, {VERSION: 1}):
+                bid = doc["_id"]
+                hit = self._cache.get((name, bid, part), doc.get(VERSION))
+                if hit is None:
+                    stale.append(bid)
+                else:
+                    out[by_id[bid]] = hit
+            if not stale:
+                return out
+        else:
+            # Nothing of these cached (a first read): one round trip, as without
+            # the cache.
+            stale = list(by_id)
+        projection = dict.fromkeys((*fields, VERSION), 1) if fields else dict(_COUNTERS_AND_VERSION)
+        async for doc in col.find({"_id": {"$in": stale}}, projection):
+            bid = doc.pop("_id")
+            self._cache.put((name, bid, part), doc.pop(VERSION, None), doc)
+            out[by_id[bid]] = doc
         return out
 
     async def first_like_ms(self, content_id: str) -> int | None:

@@ -226,9 +226,10 @@ def deliveries(
 
 
 def normalized(value: Any) -> Any:
-    """A counter at 0 and an absent one are the same; the guard is bookkeeping."""
+    """A counter at 0 and an absent one are the same; the guard and the version
+    (unique per write) are bookkeeping."""
     if isinstance(value, dict):
-        out = {k: normalized(v) for k, v in value.items() if k != "seen"}
+        out = {k: normalized(v) for k, v in value.items() if k not in ("seen", "v")}
         return {k: v for k, v in out.items() if v != 0 and v != {}}
     return value
 
