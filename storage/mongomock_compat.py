@@ -164,7 +164,8 @@ def _fast_patch_datetimes(original: Any) -> Any:
         if kind in _ATOMS:
             return value
         # datetime, Timestamp, OrderedDict and subclasses: mongomock's own rules
-        # (which recurse through this function again).
+        # (which recurse through this function again). Also the shape of
+        # make_datetime_timezone_aware_in_document, which patch_find_copies wraps.
         return original(value)
 
     setattr(patch, _PATCHED, True)
@@ -753,7 +754,6 @@ def patch_update_path() -> None:
 # a real server decodes BSON instead.
 
 _SHARED = frozenset({str, int, float, bool, type(None), bytes, datetime})
-_AWARE_AS_IS = frozenset({str, int, float, bool, type(None), bytes})
 
 
 def _fast_copy_field(original: Any) -> Any:
@@ -779,24 +779,6 @@ def _fast_copy_field(original: Any) -> Any:
     return copy_field
 
 
-def _fast_tz_aware(original: Any) -> Any:
-    def aware(value: Any) -> Any:
-        kind = type(value)
-        if kind is dict:
-            return {k: v if type(v) in _AWARE_AS_IS else aware(v) for k, v in value.items()}
-        if kind is list or kind is tuple:
-            return [v if type(v) in _AWARE_AS_IS else aware(v) for v in value]
-        if kind in _AWARE_AS_IS:
-            return value
-        # datetime, OrderedDict and subclasses: mongomock's own rules (which
-        # recurse through this function again).
-        return original(value)
-
-    setattr(aware, _PATCHED, True)
-    aware.__wrapped__ = original  # type: ignore[attr-defined]
-    return aware
-
-
 def patch_find_copies() -> None:
     from mongomock import helpers
 
@@ -804,4 +786,4 @@ def patch_find_copies() -> None:
         mc._copy_field = _fast_copy_field(mc._copy_field)
     current = helpers.make_datetime_timezone_aware_in_document
     if not getattr(current, _PATCHED, False):
-        helpers.make_datetime_timezone_aware_in_document = _fast_tz_aware(current)
+        helpers.make_datetime_timezone_aware_in_document = _fast_patch_datetimes(current)
