@@ -494,7 +494,7 @@ class Load:
     async def like_until_acked(self, cid: str, stop: asyncio.Event) -> bool:
         """One user's like, retried (a like is idempotent per user) until the
         service acknowledges it; False if it never did before ``stop``."""
-        from tests.e2e.helpers import LIKE, token, uid
+        from tests.e2e.helpers import LIKE, own_address, token, uid
 
         user = uid("u")
         request = uid("r")
@@ -506,7 +506,7 @@ class Load:
                         "query": LIKE,
                         "variables": {"input": {"contentId": cid, "requestId": request}},
                     },
-                    headers={"authorization": f"Bearer {token(user)}"},
+                    headers={"authorization": f"Bearer {token(user)}", **own_address(user)},
                 )
                 body = r.json()
                 if r.status_code == 200 and not body.get("errors"):

@@ -99,7 +99,7 @@ async def like_client(
         body = await retrying(
             tally,
             "like",
-            lambda u=user, c=cid, r=f"r{k}": like(http, u, c, request_id=r),
+            lambda u=user, c=cid, r=f"r{k}": like(http, u, c, request_id=r, own_network=True),
             f"like {k}",
         )
         if body is not None:

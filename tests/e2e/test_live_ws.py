@@ -227,7 +227,7 @@ async def test_burst_is_coalesced_and_ends_on_the_final_count(
 
         async def one(i: int) -> None:
             async with gate:
-                p = data_of(await like(http, f"burst-user-{i:03d}", cid))["like"]
+                p = data_of(await like(http, f"burst-user-{i:03d}", cid, own_network=True))["like"]
                 assert p["changed"] is True
 
         await asyncio.gather(*(one(i) for i in range(total)))
