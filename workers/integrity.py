@@ -255,6 +255,15 @@ class IntegrityWorker:
         window_ms = self._rules.windows.actor_ms
         # Cohort name -> (note field, feature) for the crowds the read answers.
         cohort_notes: list[tuple[str, str]] = []
+
+        def join(cohort: str, part: str, actor: str, by: str, noted: tuple[str, str]) -> None:
+            cohorts.append(CohortOp(cohort, "add", part, actor, now_ms, by=by, window_ms=window_ms))
+            cohort_notes.append(noted)
+
+        def leave(cohort: str, actor: str) -> None:
+            cohorts.append(CohortOp(cohort, "del", "", actor, now_ms))
+            cohort_notes.append(("", ""))
+
         for device, change in recorded.devices.items():
             after = change.after
             field = f"n:d:{device}"
@@ -268,17 +277,13 @@ class IntegrityWorker:
                 # Accounts switching fast on one device: a cohort per address.
                 for addr in sorted(batch.device_addresses.get(device, ())):
                     for account in change.accounts:
-                        cohorts.append(
-                            CohortOp(
-                                f"w\t{addr}",
-                                "add",
-                                _digest(device)[:16],
-                                account,
-                                now_ms,
-                                window_ms=window_ms,
-                            )
+                        join(
+                            f"w\t{addr}",
+                            _digest(device)[:16],
+                            account,
+                            "",
+                            (f"n:w:{_digest(addr)}", "switching_devices"),
                         )
-                        cohort_notes.append((f"n:w:{_digest(addr)}", "switching_devices"))
         for actor, items in recorded.marks.items():
             anonymous = actor.startswith("d:")
             for mark, text in items:
@@ -286,41 +291,29 @@ class IntegrityWorker:
                 at, _, content = text.partition("\t") if mark == "h" else ("", "", text)
                 where = batch.content_addresses.get((actor, content), "")
                 if mark == "u":
-                    cohorts.append(CohortOp(f"l\t{content}", "del", "", actor, now_ms))
-                    cohort_notes.append(("", ""))
+                    leave(f"l\t{content}", actor)
                 elif mark == "l" and where:
-                    cohorts.append(
-                        CohortOp(
-                            f"l\t{content}",
-                            "add",
-                            where,
-                            actor,
-                            now_ms,
-                            by=where,
-                            window_ms=window_ms,
-                        )
+                    join(
+                        f"l\t{content}",
+                        where,
+                        actor,
+                        where,
+                        (f"n:k:{_digest(content, where)}", "blind_crowd"),
                     )
-                    cohort_notes.append((f"n:k:{_digest(content, where)}", "blind_crowd"))
                 elif mark == "x" and anonymous:
                     # Seen again: no longer a one-off, so out of the crowd at once.
                     seen_again.add(actor)
-                    cohorts.append(CohortOp(f"o\t{content}", "del", "", actor, now_ms))
-                    cohort_notes.append(("", ""))
+                    leave(f"o\t{content}", actor)
                     note([actor], f"n:o:{_digest(content)}", f"0,0,0,{now_ms}")
                 elif mark in ("o", "h") and anonymous and where:
                     part = where if mark == "o" else f"{where}!{at}"
-                    cohorts.append(
-                        CohortOp(
-                            f"o\t{content}",
-                            "add",
-                            part,
-                            actor,
-                            now_ms,
-                            by=where,
-                            window_ms=window_ms,
-                        )
+                    join(
+                        f"o\t{content}",
+                        part,
+                        actor,
+                        where,
+                        (f"n:o:{_digest(content)}", "one_off_hugging"),
                     )
-                    cohort_notes.append((f"n:o:{_digest(content)}", "one_off_hugging"))
         for addr, change in recorded.addresses.items():
             after = change.after
             field, value = f"n:i:{addr}", f"{after['accounts']},{after['devices']},{now_ms}"
