@@ -80,12 +80,18 @@ class Keys:
         # Automatic persisted queries: the text of a query by its SHA-256.
         return f"{self.prefix}:pq:{sha256_hex}"
 
+    # Every live channel shares one hash tag. On Redis Cluster a PUBLISH goes to
+    # its channel's slot node, which relays it to the others over its own bus
+    # link to each: publishes sent to one node reach a subscriber in the order
+    # sent, publishes sent to two nodes travel two links and may swap. A
+    # subscription relies on "your reaction changes" arriving before the counts
+    # that include the change (subscriptions/messages.py), so both go to one node.
     def channel(self, content_id: str) -> str:
-        return f"{self.prefix}:live:{content_id}"
+        return f"{self.prefix}:{{pushes}}:c:{content_id}"
 
     def user_channel(self, user_id: str) -> str:
         # "Your own reactions changed": lets a live UI keep viewerReaction current.
-        return f"{self.prefix}:live-user:{user_id}"
+        return f"{self.prefix}:{{pushes}}:u:{user_id}"
 
     def view_dedupe(self, content_id: str, dedupe_key: str) -> str:
         return f"{self._tag(self.partition(content_id))}:vd:{content_id}:{dedupe_key}"

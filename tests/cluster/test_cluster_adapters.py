@@ -157,6 +157,42 @@ async def test_publish_reaches_a_subscriber_on_another_node(
         await backend.disconnect()
 
 
+def test_every_live_channel_shares_one_slot() -> None:
+    # Publishes to one node reach a subscriber in order; to two nodes they may swap,
+    # and a push would pair new counts with an old viewerReaction.
+    keys = _keys()
+    names = [keys.channel(f"c{i}") for i in range(50)] + [
+        keys.user_channel(f"u{i}") for i in range(50)
+    ]
+    assert len({key_slot(n.encode()) for n in names}) == 1
+
+
+async def test_a_user_message_never_trails_the_counts_published_after_it(
+    cluster_client: Any, redis_cluster: LocalCluster
+) -> None:
+    # The aggregator's two publishes per batch, seen by a subscriber on the seed node
+    # while the channels' slot lives on another node.
+    keys = _keys()
+    mine, counts = keys.user_channel("u"), keys.channel("c")
+    assert redis_cluster.node_of_slot(key_slot(counts.encode())) != redis_cluster.port
+    backend = FixedRedisBackend(redis_cluster.url)
+    await backend.connect()
+    publisher = RedisPublisher(cluster_client)
+    try:
+        await backend.subscribe(mine)
+        await backend.subscribe(counts)
+        for i in range(200):
+            await publisher.publish({mine: str(i)})
+            await publisher.publish({counts: str(i)})
+        got = [
+            (e.channel, e.message)
+            for e in [await asyncio.wait_for(backend.next_published(), 5) for _ in range(400)]
+        ]
+        assert got == [(ch, str(i)) for i in range(200) for ch in (mine, counts)]
+    finally:
+        await backend.disconnect()
+
+
 @pytest.mark.parametrize("partition", [0, 1, PARTITIONS - 1])
 def test_a_partitions_script_keys_share_one_slot(partition: int) -> None:
     keys = Keys("lv", PARTITIONS)

@@ -50,5 +50,5 @@ def test_mine_round_trip(content_ids: list[str], expected: list[str]) -> None:
 def test_channels_are_the_names_keys_builds() -> None:
     keys = Keys("px", 4)
     channels = LiveChannels(keys)
-    assert channels.content("v1") == keys.channel("v1") == "px:live:v1"
-    assert channels.user("alice") == keys.user_channel("alice") == "px:live-user:alice"
+    assert channels.content("v1") == keys.channel("v1") == "px:{pushes}:c:v1"
+    assert channels.user("alice") == keys.user_channel("alice") == "px:{pushes}:u:alice"
