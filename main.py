@@ -56,7 +56,7 @@ from domain.identity import AddressHasher
 from domain.integrity import Bars
 from domain.integrity_rules import IntegrityRules
 from domain.notifications import NotifyConfig
-from domain.page_cache import PageCache
+from domain.page_cache import PageCache, StampedCache
 from domain.ports import IntegrityPorts, SnapshotPorts, ViewPorts
 from domain.rate_limit_fallback import FallbackRateLimits, LocalRateLimits
 from domain.rate_limits import DEFAULTS as RATE_DEFAULTS
@@ -257,6 +257,10 @@ class Settings(BaseSettings):
     notify_viral_ratio: float = Field(5.0, gt=1)
     # How long readers share a trending page (domain/page_cache.py); 0 turns it off.
     trending_page_cache_ms: int = Field(1000, ge=0, le=60_000)
+    # How long readers share a content's ranking signals, and how many contents'
+    # (domain/ranking.py signals_of); 0 turns it off.
+    ranking_signals_cache_ms: int = Field(1000, ge=0, le=60_000)
+    ranking_signals_cache_entries: int = Field(10_000, ge=1)
     # Parsed analytics buckets a reader keeps, checked against each bucket's
     # version (storage/bucket_cache.py); 0 turns it off.
     analytics_bucket_cache: int = Field(20_000, ge=0)
@@ -754,6 +758,11 @@ async def open_runtime(
         trending_pages=(
             PageCache(settings.trending_page_cache_ms / 1000, time.monotonic)
             if settings.trending_page_cache_ms
+            else None
+        ),
+        ranking_signals=(
+            StampedCache(settings.ranking_signals_cache_ms, settings.ranking_signals_cache_entries)
+            if settings.ranking_signals_cache_ms
             else None
         ),
         tiers=tiers,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from domain.analytics import AnalyticsPorts
-from domain.page_cache import PageCache
+from domain.page_cache import PageCache, StampedCache
 from domain.ports import (
     Clock,
     ContentRepository,
@@ -21,6 +21,7 @@ from domain.ports import (
     TrendingStore,
     ViewPorts,
 )
+from domain.signals import Signals
 from domain.trending import Page, PageKey
 
 
@@ -44,6 +45,9 @@ class Deps:
     # Trending pages shared by readers for TRENDING_PAGE_CACHE_MS (absent: every
     # query reads Redis and MongoDB).
     trending_pages: PageCache[PageKey, Page] | None = None
+    # Each content's ranking signals shared by readers for RANKING_SIGNALS_CACHE_MS
+    # (absent: every read goes to Redis).
+    ranking_signals: StampedCache[str, Signals] | None = None
     # The integrity tier of each actor, as the write paths read it (absent: all trusted).
     tiers: TierMirror | None = None
     # Count integrity's actor store, mirror and documents (domain/enforcement.py).

@@ -55,3 +55,41 @@ class PageCache(Generic[K, V]):
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+class StampedCache(Generic[K, V]):
+    """Values computed at a time of the service's clock, each good for ``ttl_ms`` of
+    that clock from then (a clock that jumps, as tests make it, ages them too).
+
+    At most ``max_entries``; the oldest stored goes first. Pure: the caller passes
+    the time, so a hundred lookups of one request cost no clock reads.
+    """
+
+    __slots__ = ("_entries", "max_entries", "ttl_ms")
+
+    def __init__(self, ttl_ms: int, max_entries: int) -> None:
+        if ttl_ms <= 0:
+            raise ValueError("ttl_ms must be positive; leave the cache out to turn it off")
+        if max_entries < 1:
+            raise ValueError("max_entries must be at least 1")
+        self.ttl_ms = ttl_ms
+        self.max_entries = max_entries
+        self._entries: dict[K, tuple[int, V]] = {}
+
+    def get(self, key: K, now_ms: int) -> V | None:
+        found = self._entries.get(key)
+        if found is None:
+            return None
+        at, value = found
+        # Before its time too: a value computed "later" than now is not now's.
+        return value if at <= now_ms < at + self.ttl_ms else None
+
+    def put(self, key: K, now_ms: int, value: V) -> None:
+        entries = self._entries
+        entries.pop(key, None)
+        entries[key] = (now_ms, value)
+        if len(entries) > self.max_entries:
+            del entries[next(iter(entries))]
+
+    def __len__(self) -> int:
+        return len(self._entries)

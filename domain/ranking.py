@@ -12,10 +12,10 @@ from domain.analytics import UNKNOWN
 from domain.contents import Content, ContentKind
 from domain.deps import Deps
 from domain.errors import BadUserInput
-from domain.page_cache import PageCache
+from domain.page_cache import PageCache, StampedCache
 from domain.ports import TrendingStore
 from domain.reads import check_ids
-from domain.signals import MAX_IDS, ZERO_SUMS, Signals, from_sums
+from domain.signals import MAX_IDS, ZERO_SUMS, SharedSignals, Signals, from_sums
 from domain.trending import (
     ALL_KINDS,
     ALL_REGIONS,
@@ -27,6 +27,7 @@ from domain.trending import (
 )
 
 MAX_FIRST = 100
+_new = tuple.__new__
 _REGION = re.compile(r"[A-Z]{2}")
 
 
@@ -55,15 +56,48 @@ def check_first(first: int) -> int:
     return first
 
 
+SignalsCache = StampedCache[str, Signals]
+
+
 async def ranking_signals(
-    store: TrendingStore, now_ms: int, content_ids: Sequence[str]
+    store: TrendingStore,
+    now_ms: int,
+    content_ids: Sequence[str],
+    cache: SignalsCache | None = None,
 ) -> list[Signals]:
     """Same order as asked (a repeated id is answered each time); at most MAX_IDS."""
     ids = check_ids(content_ids)
     if len(ids) > MAX_IDS:  # check_ids' bound is the feed's; this one is ours
         raise BadUserInput(f"contentIds has {len(ids)} ids; at most {MAX_IDS}")
-    found = await store.signal_sums(list(dict.fromkeys(ids)), now_ms) if ids else {}
-    return [from_sums(cid, found.get(cid, ZERO_SUMS), now_ms) for cid in ids]
+    return await signals_of(store, now_ms, ids, cache)
+
+
+async def signals_of(
+    store: TrendingStore, now_ms: int, ids: Sequence[str], cache: SignalsCache | None
+) -> list[Signals]:
+    """The signals of checked ``ids``, in order. With ``cache``, a content's signals
+    computed within its time to live are reused (as of when they were computed) and
+    only the others are read, in the one round trip."""
+    if not ids:
+        return []
+    if cache is None:
+        found = await store.signal_sums(list(dict.fromkeys(ids)), now_ms)
+        return [from_sums(cid, found.get(cid, ZERO_SUMS), now_ms) for cid in ids]
+    known: dict[str, Signals] = {}
+    missing: list[str] = []
+    for cid in dict.fromkeys(ids):
+        hit = cache.get(cid, now_ms)
+        if hit is None:
+            missing.append(cid)
+        else:
+            known[cid] = hit
+    if missing:
+        found = await store.signal_sums(missing, now_ms)
+        for cid in missing:
+            computed = from_sums(cid, found.get(cid, ZERO_SUMS), now_ms)
+            known[cid] = shared = _new(SharedSignals, computed)
+            cache.put(cid, now_ms, shared)
+    return [known[cid] for cid in ids]
 
 
 async def trending(

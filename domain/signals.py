@@ -82,6 +82,13 @@ class Signals(NamedTuple):
         return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC)
 
 
+class SharedSignals(Signals):
+    """Signals that many readers are handed, as the same object (a cache's): never
+    changed, so what is made of them once may be reused (schema/execution.py)."""
+
+    __slots__ = ()
+
+
 def window_sum(counts: Mapping[int, int], now_ms: int, newer_min: float, older_min: float) -> float:
     """Events in [now - older_min, now - newer_min) minutes, each minute's events
     spread evenly over it (the current minute's over its elapsed part)."""

@@ -12,7 +12,6 @@ from domain import ranking
 from domain.contents import ContentKind
 from domain.errors import DomainError
 from domain.ports import TrendingStore
-from domain.signals import ZERO_SUMS, from_sums
 from domain.trending import ALL_KINDS, WINDOWS, TrendWindow
 from resolvers.context import Context, Info
 from schema.ranking import RankingSignals, TrendingItem
@@ -36,7 +35,9 @@ def _now_ms(ctx: Context) -> int:
 
 async def ranking_signals(info: Info, content_ids: list[strawberry.ID]) -> list[RankingSignals]:
     ctx = info.context
-    found = await ranking.ranking_signals(_store(ctx), _now_ms(ctx), [str(c) for c in content_ids])
+    found = await ranking.ranking_signals(
+        _store(ctx), _now_ms(ctx), [str(c) for c in content_ids], ctx.deps.ranking_signals
+    )
     return [RankingSignals.from_domain(s) for s in found]
 
 
@@ -69,12 +70,11 @@ async def _items(
     ids = [e.content.content_id for e in entries]
     if not with_signals or not ids:
         return [TrendingItem.from_domain(e, None) for e in entries]
-    # The signals cost one more Redis round trip, so only when the query asks.
-    found = await store.signal_sums(ids, now)
-    return [
-        TrendingItem.from_domain(e, from_sums(cid, found.get(cid, ZERO_SUMS), now))
-        for e, cid in zip(entries, ids, strict=True)
-    ]
+    # The signals cost one more Redis round trip, so only when the query asks; a
+    # subscription re-reads them, like its page.
+    cache = ctx.deps.ranking_signals if shared else None
+    found = await ranking.signals_of(store, now, ids, cache)
+    return [TrendingItem.from_domain(e, s) for e, s in zip(entries, found, strict=True)]
 
 
 async def trending(

@@ -56,6 +56,7 @@ from schema import documents
 
 K = TypeVar("K")
 V = TypeVar("V")
+T = TypeVar("T")
 
 # One compiled field: (response name, kind, reader, non-null, payload).
 # payload: the coercer for LEAF, the sub-plan for OBJECT, (item non-null,
@@ -776,8 +777,38 @@ def _generate(plan: Plan) -> Callable[[Any], dict[str, Any]]:
     return cast("Callable[[Any], dict[str, Any]]", env["project"])
 
 
+# Immutable values that readers share for a while: a ranking-signals cache hands
+# the same object to every request within its time to live (domain/ranking.py).
+# A plan's projection of one is kept with it, so a list of a hundred shared items
+# costs a hundred lookups rather than a hundred projections. Only for types whose
+# instances can never change (registered with ``share_projections``): the kept
+# answer is handed to every later request.
+SHARED_PROJECTIONS = 10_000
+_SHARED_TYPES: set[type] = set()
+# By (projector id, value id); the entry keeps both alive, so neither id is reused.
+_SHARED: _Fifo[tuple[int, int], tuple[Projector, Any, dict[str, Any]]] = _Fifo(SHARED_PROJECTIONS)
+
+
+def share_projections(cls: type[T]) -> type[T]:
+    """Mark ``cls`` (an immutable type, such as a NamedTuple of immutable values) as
+    one whose projections may be kept and handed to every request."""
+    _SHARED_TYPES.add(cls)
+    return cls
+
+
+def _shared(item: Projector, value: Any) -> dict[str, Any]:
+    key = (id(item), id(value))
+    hit = _SHARED.get(key)
+    if hit is not None and hit[0] is item and hit[1] is value:
+        return hit[2]
+    out = item(value)
+    _SHARED.put(key, (item, value, out))
+    return out
+
+
 def _items_projector(item_non_null: bool, kind: int, payload: Any) -> Callable[[Any], list[Any]]:
     item = _projector(payload) if kind == OBJECT else None
+    shared = _SHARED_TYPES
 
     def project(values: Any) -> list[Any]:
         if not isinstance(values, list | tuple):
@@ -790,6 +821,8 @@ def _items_projector(item_non_null: bool, kind: int, payload: Any) -> Callable[[
                 out.append(None)
             elif item is None:
                 out.append(_leaf(payload, value))
+            elif type(value) in shared:
+                out.append(_shared(item, value))
             else:
                 out.append(item(value))
         return out

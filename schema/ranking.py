@@ -12,6 +12,7 @@ from domain import ranking, signals
 from domain.signals import Signals as DomainSignals
 from domain.trending import TrendWindow
 from schema.contents import Content
+from schema.execution import share_projections
 
 strawberry.enum(
     TrendWindow,
@@ -24,6 +25,10 @@ class Rates:
     one_minute: float
     fifteen_minutes: float
     one_hour: float
+
+
+# A cache hands the same signals to every reader within its time to live.
+share_projections(signals.SharedSignals)
 
 
 @strawberry.type

@@ -7,7 +7,7 @@ import gc
 import operator
 import weakref
 from collections.abc import AsyncGenerator
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import pytest
 import strawberry
@@ -17,7 +17,13 @@ from strawberry.schema.config import StrawberryConfig
 
 from schema import documents
 from schema.documents import CachedDocuments
-from schema.execution import LEAF, CompiledExecutionContext, _Fifo, _leaf_coercer
+from schema.execution import (
+    LEAF,
+    CompiledExecutionContext,
+    _Fifo,
+    _leaf_coercer,
+    share_projections,
+)
 from schema.limits import Limits
 
 
@@ -539,3 +545,46 @@ def test_a_list_of_str_is_not_coerced_item_by_item(monkeypatch: pytest.MonkeyPat
     calls.clear()
     _built(Executor, {"ids": ids, "s": "y"})
     assert calls == [ids, "y"]
+
+
+class Point(NamedTuple):
+    x: int
+    y: int
+
+
+class SharedPoint(Point):
+    __slots__ = ()
+
+
+share_projections(SharedPoint)
+
+
+@strawberry.type
+class PointView:
+    x: int
+    y: int
+
+
+@strawberry.type
+class PointQuery:
+    @strawberry.field
+    def points(self) -> list[PointView]:
+        return cast("list[PointView]", POINTS)
+
+
+POINTS: list[Point] = []
+
+
+@pytest.mark.parametrize("shared", [True, False])
+async def test_a_shared_immutable_value_is_projected_once_per_plan(shared: bool) -> None:
+    kind = SharedPoint if shared else Point
+    POINTS[:] = [tuple.__new__(kind, (i, i * i)) for i in range(3)]
+    compiled = strawberry.Schema(query=PointQuery, execution_context_class=CompiledExecutionContext)
+    first = await compiled.execute("{ points { x y } }")
+    again = await compiled.execute("{ points { x y } }")
+    other = await compiled.execute("{ points { y } }")
+    assert first.data == again.data == {"points": [{"x": i, "y": i * i} for i in range(3)]}
+    assert other.data == {"points": [{"y": i * i} for i in range(3)]}
+    # The same answer objects come back for a shared value only, and per plan.
+    assert (first.data["points"][1] is again.data["points"][1]) is shared
+    assert other.data["points"][1] is not first.data["points"][1]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from domain.page_cache import PageCache
+from domain.page_cache import PageCache, StampedCache
 
 
 class Clock:
@@ -58,3 +58,29 @@ def test_missing_and_cleared() -> None:
 def test_bad_settings_are_refused(ttl: float, size: int) -> None:
     with pytest.raises(ValueError):
         PageCache(ttl, Clock(), max_entries=size)
+
+
+@pytest.mark.parametrize(
+    ("read_at", "kept"),
+    [(1_000, True), (1_999, True), (2_000, False), (9_000, False), (999, False)],
+)
+def test_a_stamped_entry_lives_for_its_ttl_of_the_callers_clock(read_at: int, kept: bool) -> None:
+    cache: StampedCache[str, int] = StampedCache(1_000, 10)
+    cache.put("k", 1_000, 1)
+    assert (cache.get("k", read_at) == 1) is kept
+
+
+def test_a_stamped_put_restarts_the_time_and_the_oldest_stored_goes_first() -> None:
+    cache: StampedCache[int, int] = StampedCache(1_000, 3)
+    for k in range(4):
+        cache.put(k, 0, k)
+    cache.put(1, 900, 10)  # stored again: now the newest
+    cache.put(4, 900, 4)
+    assert len(cache) == 3
+    assert [cache.get(k, 1_500) for k in range(5)] == [None, 10, None, None, 4]
+
+
+@pytest.mark.parametrize(("ttl", "size"), [(0, 1), (-1, 1), (1, 0)])
+def test_bad_stamped_settings_are_refused(ttl: int, size: int) -> None:
+    with pytest.raises(ValueError):
+        StampedCache(ttl, size)

@@ -15,8 +15,8 @@ from domain import ranking
 from domain.contents import Content, ContentKind
 from domain.deps import Deps
 from domain.errors import BadUserInput
-from domain.page_cache import PageCache
-from domain.signals import Minute, RawSignals, Sums, sums
+from domain.page_cache import PageCache, StampedCache
+from domain.signals import Minute, RawSignals, SharedSignals, Sums, sums
 from domain.trending import WINDOWS, Page, PageKey, Ranked, TrendWindow, frame_score
 
 NOW = 1_790_000_000_000
@@ -149,3 +149,24 @@ async def test_signals_keep_the_asked_order_and_read_each_id_once() -> None:
 async def test_at_most_100_signals() -> None:
     with pytest.raises(BadUserInput, match="at most 100"):
         await ranking.ranking_signals(FakeStore([]), NOW, [f"c{i}" for i in range(101)])
+
+
+async def test_cached_signals_are_reused_within_their_time_and_only_the_rest_read() -> None:
+    minute = NOW // 60_000
+    raw = RawSignals({minute - 1: Minute(views=6, likes=3)}, 3, 6, 4, 2, 600, NOW - 5)
+    store = FakeStore([], {"a": raw, "b": raw})
+    cache: ranking.SignalsCache = StampedCache(1_000, 100)
+    first = await ranking.ranking_signals(store, NOW, ["a", "b", "a"], cache)
+    assert store.asked == [("a", "b")]
+    assert all(isinstance(s, SharedSignals) for s in first)
+    uncached = FakeStore([], {"a": raw, "b": raw})
+    assert first == await ranking.ranking_signals(uncached, NOW, ["a", "b", "a"])
+
+    again = await ranking.ranking_signals(store, NOW + 999, ["b", "c", "a"], cache)
+    assert store.asked == [("a", "b"), ("c",)]  # one read, of the one not kept
+    assert again[0] is first[1] and again[2] is first[0]  # as of when computed
+    assert again[1].unique_viewers == 0
+
+    later = await ranking.ranking_signals(store, NOW + 1_000, ["a"], cache)
+    assert store.asked[-1] == ("a",)
+    assert later[0] is not first[0]
