@@ -25,6 +25,10 @@ async def supervised(
     first_pause_s: float = 0.5,
     max_pause_s: float = 10.0,
 ) -> None:
+    task = asyncio.current_task()
+    if task is not None:
+        # Named for whoever reads tasks: asyncio's debug mode, py-spy, a stack dump.
+        task.set_name(f"worker:{name}")
     pause = first_pause_s
     while not stop.is_set():
         try:
