@@ -16,12 +16,16 @@ from __future__ import annotations
 from typing import Any
 
 # Leading fields of storage.mongo.INDEXES that the in-process store answers from an index of its
-# own (storage/mongomock_compat.py), as a server does: the ones the recounts and
-# reactor pages pin. Others would cost memory per document and answer no query.
+# own (storage/mongomock_compat.py), as a server does: the ones the recounts, the
+# reactor pages and the integrity enforcer's re-tiering pin. Others would cost
+# memory per document and answer no query.
 EMULATED_INDEXES: dict[str, tuple[str, ...]] = {
-    "reactions": ("content_id",),
+    # user_id: an excluded or restored user's reactions, a page at a time.
+    "reactions": ("content_id", "user_id"),
     # last_event_at: the embedded retention's "idle since" (see ttl_indexes too).
-    "view_sessions": ("content_id", "last_event_at"),
+    # viewer_key: an excluded or restored viewer's counted sessions; without it each
+    # re-tiered actor scanned every session (seconds per actor under load).
+    "view_sessions": ("content_id", "last_event_at", "viewer_key"),
     # _id order: the reconciler's sweep pages through contents by _id.
     "contents": ("_id",),
     # The embedded retention's "stored before" (the TTL field on a server).

@@ -34,6 +34,9 @@ QUERIES: list[dict[str, Any]] = [
     {"content_id": {"$ne": "c1"}},
     {"content_id": "c1", "$or": [{"counted": False}, {"viewer_key": "u1"}]},
     {"counted": True},
+    {"viewer_key": "u1", "counted": True},
+    {"viewer_key": {"$in": ["u3", "u2"]}},
+    {"viewer_key": "nobody"},
 ]
 
 # What the writes between the two reads do to both collections.
@@ -76,7 +79,13 @@ async def test_indexed_queries_give_the_scans_documents_in_its_order(query):
             await getattr(col, name)(*args)
     await indexed.bulk_write([UpdateOne({"_id": "a"}, {"$set": {"content_id": "c3"}})])
     await plain.bulk_write([UpdateOne({"_id": "a"}, {"$set": {"content_id": "c3"}})])
-    for q in (query, {"content_id": "c3"}, {"content_id": "c9"}, {"content_id": "c1"}):
+    for q in (
+        query,
+        {"content_id": "c3"},
+        {"content_id": "c9"},
+        {"content_id": "c1"},
+        {"viewer_key": "u1"},
+    ):
         assert await ids(indexed, q) == await ids(plain, q), q
         assert await indexed.count_documents(q) == await plain.count_documents(q)
 
@@ -106,6 +115,41 @@ async def test_an_indexed_query_looks_only_at_its_candidates(monkeypatch):
     monkeypatch.setattr(CollectionStore, "documents", property(no_scan))
     assert len(await ids(col, {"content_id": {"$in": ["c1", "c2"]}})) == 20
     assert sizes == [20]
+
+
+@pytest.mark.parametrize(
+    ("collection", "field", "query", "sort"),
+    [
+        # The enforcer's re-tiering pages (mongo_view_sessions.counted_of_viewer,
+        # mongo_reactions.of_user): one actor's documents, never the collection.
+        ("view_sessions", "viewer_key", {"viewer_key": "u7", "counted": True}, "_id"),
+        ("reactions", "user_id", {"user_id": "u7"}, "content_id"),
+    ],
+)
+async def test_an_actors_documents_are_found_without_a_scan(
+    monkeypatch, collection, field, query, sort
+):
+    from mongomock.store import CollectionStore
+
+    db = open_embedded_client()["compat-index"]
+    col = db[collection]
+    await col.drop()
+    await col.insert_many(
+        [
+            {"_id": f"k{i:04d}", field: f"u{i % 50}", "content_id": f"c{i}", "counted": True}
+            for i in range(1000)
+        ]
+    )
+    expected = sorted(f"k{i:04d}" for i in range(7, 1000, 50))
+    found = [d["_id"] async for d in col.find(query).sort(sort, 1).limit(100)]
+    assert sorted(found) == expected  # builds the index
+
+    def no_scan(self: Any) -> Any:
+        raise AssertionError("scanned the whole collection")
+
+    monkeypatch.setattr(CollectionStore, "documents", property(no_scan))
+    again = [d["_id"] async for d in col.find(query).sort(sort, 1).limit(100)]
+    assert again == found
 
 
 PIPELINES: list[list[dict[str, Any]]] = [
