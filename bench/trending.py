@@ -58,7 +58,7 @@ from typing import Any
 import orjson
 
 from bench.analytics import deliveries, generate, pct
-from bench.inprocess import Request, call, post
+from bench.inprocess import Request, call, from_own_address, post
 from bench.procs import Redis
 
 RATES = "{ oneMinute fifteenMinutes oneHour }"
@@ -283,9 +283,9 @@ class Background:
 
     async def _like(self) -> None:
         token = self.rng.choice(self.users)
-        answer = await call(
-            self.app, post(LIKE, {"id": cid(self.rng.randrange(self.contents))}, token)
-        )
+        request = post(LIKE, {"id": cid(self.rng.randrange(self.contents))}, token)
+        # Each user from an address of its own, as organic users come.
+        answer = await call(self.app, from_own_address(request, token))
         if b'"errors"' in answer:
             self.errors += 1
         else:
@@ -375,7 +375,7 @@ async def spike(
     failures: list[str] = []
 
     async def like(token: str) -> None:
-        answer = await call(app, post(LIKE, {"id": content}, token))
+        answer = await call(app, from_own_address(post(LIKE, {"id": content}, token), token))
         if b'"errors"' in answer:
             failures.append(answer[:300].decode(errors="replace"))
         else:
