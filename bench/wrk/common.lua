@@ -10,6 +10,14 @@ function M.setup(thread)
   table.insert(threads, thread)
 end
 
+-- The client address of user number i (X-Forwarded-For, which the server believes
+-- from 127.0.0.1): organic users come from networks of their own, and many fresh
+-- accounts liking one content unseen from one address is what the integrity worker
+-- excludes as a fake-account crowd (docs/INTEGRITY.md, blind_crowd).
+function M.addr(i)
+  return string.format("10.%d.%d.%d", math.floor(i / 65536) % 256, math.floor(i / 256) % 256, i % 256)
+end
+
 function M.load_lines(path)
   local out = {}
   for line in io.lines(path) do

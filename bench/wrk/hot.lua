@@ -28,7 +28,8 @@ function request()
     i = ((i - 1) % #tokens) + 1
   end
   return wrk.format("POST", "/graphql",
-    {["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. tokens[i]}, BODY)
+    {["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. tokens[i],
+     ["X-Forwarded-For"] = C.addr(i)}, BODY)
 end
 
 function response(status, headers, body)

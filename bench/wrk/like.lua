@@ -32,17 +32,18 @@ end
 
 function request()
   n = n + 1
-  local tok, cid, op
+  local i, cid, op
   if n % 3 == 0 and #liked > 0 then
     local pick = table.remove(liked, math.random(#liked))
-    tok, cid, op = pick[1], pick[2], "unlike"
+    i, cid, op = pick[1], pick[2], "unlike"
   else
-    tok = tokens[math.random(#tokens)]
+    i = math.random(#tokens)
     cid = string.format("c%05d", math.random(ncontents) - 1)
     op = "like"
-    if #liked < 1000 then liked[#liked + 1] = {tok, cid} end
+    if #liked < 1000 then liked[#liked + 1] = {i, cid} end
   end
   local path = (mode == "control") and "/control/like" or "/graphql"
   return wrk.format("POST", path,
-    {["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. tok}, body(op, cid))
+    {["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. tokens[i],
+     ["X-Forwarded-For"] = C.addr(i)}, body(op, cid))
 end
