@@ -58,6 +58,13 @@ INTERVAL_QUANTUM_MS = 250  # event intervals in a shape, rounded to this
 # A session "stops at the count" when it watches on, after its view counted, for at
 # most this share of the watch time it had then (counted at 30 s: stopped by 39 s).
 HUG_SHARE = 0.3
+# A session joins its playback signature's crowd (identical_crowd) only with two
+# events or more, or this much watch time: one report of under a second says too
+# little. Hundreds scroll past a popular post in 150-700 ms, one event each, and
+# eight of them agreeing to the millisecond is chance there (a bench run excluded
+# organic users for it), while a glance that short counts no view under the
+# default policies (a post counts from 1.5 s).
+CROWD_MIN_WATCH_MS = 1000
 # A new session on a content *reloads* the actor's earlier one on it when that one
 # had played, had not ended and sent an event within this long: a page reloaded
 # mid-playback (the SDK ends its sessions at pagehide and at the media's end).
@@ -91,7 +98,8 @@ local shape_events = tonumber(ARGV[10])
 local quantum = tonumber(ARGV[11])
 local group_ms = tonumber(ARGV[12])
 local hug = tonumber(ARGV[13])
-local n = tonumber(ARGV[14])
+local crowd_min_watch = tonumber(ARGV[14])
+local n = tonumber(ARGV[15])
 local oldest = now - win
 redis.call('ZREMRANGEBYSCORE', ap, '-inf', now - horizon)
 
@@ -181,6 +189,7 @@ local function finish(sid, st, t)
   -- Across actors only what the clients reported is compared: the intervals as the
   -- server receives them carry network and queueing jitter, which splits one
   -- script's identical playbacks into many shapes under load.
+  if tonumber(st[4]) < 2 and tonumber(st[7]) < crowd_min_watch then return end
   local reported = string.gsub(st[6], '/%-?%d+', '')
   shapes[#shapes + 1] = st[1] .. '\\t' .. st[4] .. '|' .. reported .. '|' .. st[5]
 end
@@ -188,7 +197,7 @@ end
 local fresh = {}
 local applied = 0
 for i = 0, n - 1 do
-  local p = 15 + i * 10
+  local p = 16 + i * 10
   local token, code, t = ARGV[p], ARGV[p + 1], tonumber(ARGV[p + 2])
   local ok = fresh[token]
   if ok == nil then
@@ -337,7 +346,7 @@ for token, ok in pairs(fresh) do
   if ok then redis.call('ZADD', ap, now, token) end
 end
 -- Fields the worker asks to keep (notes about the actor's groups, its last trust).
-local pr = 15 + n * 10
+local pr = 16 + n * 10
 for i = 0, tonumber(ARGV[pr]) - 1 do
   redis.call('HSET', f, ARGV[pr + 1 + 2 * i], ARGV[pr + 2 + 2 * i])
 end
@@ -820,6 +829,7 @@ class RedisIntegrity:
                 INTERVAL_QUANTUM_MS,
                 w.group_ms,
                 HUG_SHARE,
+                CROWD_MIN_WATCH_MS,
                 len(events),
             ]
             for e in events:

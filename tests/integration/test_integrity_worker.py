@@ -662,6 +662,41 @@ async def test_identical_scripted_playback_is_one_crowd_whatever_the_network_did
         assert enforcer.of(actor) >= RULES.confident_at, (actor, enforcer.reasons.get(actor))
 
 
+@pytest.mark.parametrize(
+    ("watched_ms", "crowd"),
+    [
+        (412, False),  # a scroll past a post: one report, under a second
+        (999, False),
+        (1_000, True),
+        (35_000, True),  # one report of a whole play, sent by a script from many places
+    ],
+)
+async def test_only_a_report_that_says_enough_joins_an_identical_crowd(
+    redis_client, watched_ms: int, crowd: bool
+) -> None:
+    """Thirty devices behind one address, each sending one final event with the same
+    watch time. Under a second, that agreement is chance on a popular post (hundreds
+    scroll past in 150-700 ms) and no view counted for it; a longer one is a script's."""
+    clock = FakeClock()
+    worker, _, enforcer, _ = make_worker(redis_client, clock)
+    tr = Traffic(seed=12)
+    for i in range(30):
+        tr.session(
+            f"d:glance-{i}",
+            "p1",
+            T0_MS + i * 2_000,
+            [(0, watched_ms, 0, None)],
+            device=f"glance-{i}",
+            addr=f"home-{i}",
+            counted=watched_ms >= 1_000,
+        )
+    await run(worker, clock, deliveries_of(tr.items))
+    flagged = [
+        i for i in range(30) if "identical_crowd" in enforcer.reasons.get(f"d:glance-{i}", ())
+    ]
+    assert (len(flagged) == 30) if crowd else not flagged
+
+
 async def test_the_embedded_redis_runs_the_same_scripts() -> None:
     """fakeredis (the embedded mode's Redis) lacks parts of Redis's Lua API, such as
     redis.sha1hex: the worker's scripts must run there too, with the same verdicts."""
