@@ -83,14 +83,18 @@ def post(query: str, variables: dict[str, Any], token: str) -> Request:
     ]
 
 
-def from_own_address(request: Request, who: str) -> Request:
-    """``request`` as sent from a network of ``who``'s own (X-Forwarded-For, which the
-    service believes from 127.0.0.1). Organic load of many users liking from one
-    address is what the integrity worker excludes as a fake-account crowd."""
+def address_of(who: str) -> str:
+    """An address of ``who``'s own, for X-Forwarded-For (which the service believes
+    from 127.0.0.1). Organic load of many users liking from one address is what the
+    integrity worker excludes as a fake-account crowd."""
     digest = hashlib.sha256(who.encode()).digest()
+    return f"10.{digest[0]}.{digest[1]}.{digest[2]}"
+
+
+def from_own_address(request: Request, who: str) -> Request:
+    """``request`` as sent from a network of ``who``'s own (``address_of``)."""
     body, headers = request
-    forwarded = f"10.{digest[0]}.{digest[1]}.{digest[2]}".encode()
-    return body, [*headers, (b"x-forwarded-for", forwarded)]
+    return body, [*headers, (b"x-forwarded-for", address_of(who).encode())]
 
 
 async def measure(args: argparse.Namespace) -> None:

@@ -9,7 +9,6 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
-import hashlib
 import json
 import os
 import platform
@@ -29,6 +28,7 @@ import httpx
 import orjson
 
 from bench.freshness import FreshnessProbe
+from bench.inprocess import address_of
 from bench.log_lag import LogLagSampler
 from bench.procs import RESULTS, ROOT, CpuMeter, Redis, Server, server, uvicorn_fast_flags
 
@@ -732,16 +732,11 @@ def s4_views(ctx: Ctx) -> None:
 
 
 async def _like(client: httpx.AsyncClient, base: str, token: str, cid: str) -> tuple[float, int]:
-    digest = hashlib.sha256(token.encode()).digest()
     r = await client.post(
         base + "/graphql",
-        # Each user from a network of its own (the server believes X-Forwarded-For
-        # from 127.0.0.1): fresh accounts liking one content unseen from one address
-        # are a fake-account crowd to the integrity worker, and leave the count.
-        headers={
-            "Authorization": f"Bearer {token}",
-            "X-Forwarded-For": f"10.{digest[0]}.{digest[1]}.{digest[2]}",
-        },
+        # Each user from a network of its own: fresh accounts liking one content
+        # unseen from one address are a fake-account crowd to the integrity worker.
+        headers={"Authorization": f"Bearer {token}", "X-Forwarded-For": address_of(token)},
         json={
             "query": "mutation($id: ID!) { like(input: {contentId: $id}) "
             "{ changed summary { likes } } }",
