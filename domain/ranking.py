@@ -78,15 +78,10 @@ async def signals_of(
     """The signals of checked ``ids``, in order. With ``cache``, a content's signals
     computed within its time to live are reused (as of when they were computed) and
     only the others are read, in the one round trip."""
-    if not ids:
-        return []
-    if cache is None:
-        found = await store.signal_sums(list(dict.fromkeys(ids)), now_ms)
-        return [from_sums(cid, found.get(cid, ZERO_SUMS), now_ms) for cid in ids]
     known: dict[str, Signals] = {}
     missing: list[str] = []
     for cid in dict.fromkeys(ids):
-        hit = cache.get(cid, now_ms)
+        hit = None if cache is None else cache.get(cid, now_ms)
         if hit is None:
             missing.append(cid)
         else:
@@ -95,8 +90,10 @@ async def signals_of(
         found = await store.signal_sums(missing, now_ms)
         for cid in missing:
             computed = from_sums(cid, found.get(cid, ZERO_SUMS), now_ms)
-            known[cid] = shared = _new(SharedSignals, computed)
-            cache.put(cid, now_ms, shared)
+            if cache is not None:
+                computed = _new(SharedSignals, computed)
+                cache.put(cid, now_ms, computed)
+            known[cid] = computed
     return [known[cid] for cid in ids]
 
 
