@@ -22,7 +22,6 @@ on the one event loop (as 10 clients of one API process would).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import gc
 import json
 import os
@@ -36,7 +35,7 @@ from typing import Any
 
 import orjson
 
-from bench.inprocess import call, post
+from bench.inprocess import call, closed_loop, post
 from bench.procs import Redis
 
 CONTENT_QUERY = """query($id: ID!, $r: TimeRange!, $g: Granularity!) {
@@ -307,23 +306,9 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             sample = await call(app, make())
             if b'"errors"' in sample:
                 raise SystemExit(f"{name} failed: {sample[:400]!r}")
-            latencies: list[float] = []
-
-            async def client(make: Any = make, latencies: list[float] = latencies) -> None:
-                # From ready to send (the previous answer came) to the answer, so a
-                # request's wait for the other clients on the loop counts.
-                ready = time.perf_counter()
-                for _ in range(args.requests):
-                    # Sending over a socket hands the loop to the others first.
-                    await asyncio.sleep(0)
-                    await call(app, make())
-                    done = time.perf_counter()
-                    latencies.append(1000 * (done - ready))
-                    ready = done
-
             full_gcs = gc.get_stats()[2]["collections"]
             wall, cpu = time.perf_counter(), time.process_time()
-            await asyncio.gather(*(client() for _ in range(args.clients)))
+            latencies = await closed_loop(app, make, args.clients, args.requests)
             wall = time.perf_counter() - wall
             full_gcs = gc.get_stats()[2]["collections"] - full_gcs
             # This process's CPU per request (the in-process workers' included): on

@@ -58,7 +58,7 @@ from typing import Any
 import orjson
 
 from bench.analytics import deliveries, generate, pct
-from bench.inprocess import Request, call, from_own_address, post
+from bench.inprocess import Request, call, closed_loop, from_own_address, post
 from bench.procs import Redis
 
 RATES = "{ oneMinute fifteenMinutes oneHour }"
@@ -183,24 +183,8 @@ async def apply_rate(
 async def clients(
     app: Any, make: Callable[[], Request], n_clients: int, n_requests: int
 ) -> dict[str, Any]:
-    latencies: list[float] = []
-
-    async def client() -> None:
-        # From when the client is ready to send (its previous answer arrived) to its
-        # answer: a request that needs no I/O runs to its end once started, so
-        # timing from its start would leave out the wait for the other clients'
-        # requests on the loop, which a socket would have queued.
-        ready = time.perf_counter()
-        for _ in range(n_requests):
-            # Sending over a socket hands the loop to the others first.
-            await asyncio.sleep(0)
-            await call(app, make())
-            done = time.perf_counter()
-            latencies.append(1000 * (done - ready))
-            ready = done
-
     cpu, wall = time.process_time(), time.perf_counter()
-    await asyncio.gather(*(client() for _ in range(n_clients)))
+    latencies = await closed_loop(app, make, n_clients, n_requests)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     out = summary(latencies, wall)
     out["cpu_ms_per_request"] = round(1000 * cpu / len(latencies), 3)
