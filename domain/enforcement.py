@@ -67,14 +67,48 @@ _ENTRY_ID = re.compile(r"\d{14}-\d{9}-[0-9a-f]{8}")
 
 
 class Enforcement:
-    """The integrity worker's enforcer (domain.ports.Enforcer) over this module."""
+    """The integrity worker's enforcer (domain.ports.Enforcer) over this module.
+
+    The second sweep of a re-tiered actor (``_sweep_again``) waits ``settle_s``
+    for writes that read the old tier to land. It runs beside the worker, not in
+    its read: awaited there, every read that moved a tier held the worker for
+    ``settle_s``, so a load that keeps re-tiering actors (a farm at work) held
+    the whole integrity view back by seconds per read. A crash before the sweep
+    loses it as it did before: the redelivery finds the tier already moved.
+    """
 
     def __init__(self, deps: Deps, ports: IntegrityPorts) -> None:
         self._deps = deps
         self._ports = ports
+        self._sweeps: set[asyncio.Task[int]] = set()
 
     async def assess(self, assessments: Sequence[ActorAssessment], now: datetime) -> None:
-        await assess(self._deps, self._ports, assessments, now)
+        _, changed = await first_pass(self._deps, self._ports, assessments, now)
+        if changed:
+            task = asyncio.create_task(self._sweep(list(changed), now))
+            self._sweeps.add(task)
+            task.add_done_callback(self._sweeps.discard)
+
+    async def _sweep(self, actors: list[str], now: datetime) -> int:
+        try:
+            await asyncio.sleep(self._ports.settle_s)
+            # The tier as it is now: a later read may have moved the actor again.
+            stored = await self._ports.actors.get_many(actors)
+            current = {a: stored[a].tier for a in actors if a in stored}
+            return await _sweep_again(self._deps, self._ports, current, now, settle=False)
+        except Exception:
+            log.exception("second re-tiering sweep failed", extra={"actors": len(actors)})
+            return 0
+
+    async def settled(self) -> None:
+        """Wait for the second sweeps started so far (run_once, tests)."""
+        while self._sweeps:
+            await asyncio.gather(*self._sweeps)
+
+    def close(self) -> None:
+        """Cancel the sweeps still waiting (the worker is stopping)."""
+        for task in self._sweeps:
+            task.cancel()
 
 
 def unknown_actor(actor: str) -> ActorRecord:
@@ -104,8 +138,17 @@ async def assess(
     deps: Deps, ports: IntegrityPorts, assessments: Sequence[ActorAssessment], now: datetime
 ) -> int:
     """Apply the detection's scores; returns how many documents were re-tiered."""
+    moved, changed = await first_pass(deps, ports, assessments, now)
+    return moved + await _sweep_again(deps, ports, changed, now)
+
+
+async def first_pass(
+    deps: Deps, ports: IntegrityPorts, assessments: Sequence[ActorAssessment], now: datetime
+) -> tuple[int, dict[str, Tier]]:
+    """``assess`` without its second sweep: the documents re-tiered, and the actors
+    whose tier changed (to sweep again after ``ports.settle_s``)."""
     if not assessments:
-        return 0
+        return 0, {}
     stored = await ports.actors.get_many([a.actor for a in assessments])
     moved = 0
     changed: dict[str, Tier] = {}
@@ -135,7 +178,7 @@ async def assess(
         moved += await _change(deps, ports, old, record, audit, now)
         if record.tier is not old.tier:
             changed[a.actor] = record.tier
-    return moved + await _sweep_again(deps, ports, changed, now)
+    return moved, changed
 
 
 async def set_verdict(
@@ -211,15 +254,22 @@ async def _change(
 
 
 async def _sweep_again(
-    deps: Deps, ports: IntegrityPorts, changed: Mapping[str, Tier], now: datetime
+    deps: Deps,
+    ports: IntegrityPorts,
+    changed: Mapping[str, Tier],
+    now: datetime,
+    *,
+    settle: bool = True,
 ) -> int:
     """A second pass, once writes that read the old tier before the mirror changed
     have landed: a new document (a first like, a new counted session) has no
     version for the first pass to race with, so one written in the old tier just
-    after that pass listed the actor's documents is moved here."""
+    after that pass listed the actor's documents is moved here. ``settle``: wait
+    ``ports.settle_s`` first (the caller has not)."""
     if not changed:
         return 0
-    await asyncio.sleep(ports.settle_s)
+    if settle:
+        await asyncio.sleep(ports.settle_s)
     moved = 0
     for actor, tier in changed.items():
         moved += await retier(deps, ports.documents, actor, tier, now)

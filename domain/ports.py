@@ -372,6 +372,12 @@ class Enforcer(Protocol):
 
     async def assess(self, assessments: Sequence[ActorAssessment], now: datetime) -> None: ...
 
+    async def settled(self) -> None:
+        """Return when the follow-up work of earlier ``assess`` calls is done."""
+
+    def close(self) -> None:
+        """Drop follow-up work not done yet (the worker is stopping)."""
+
 
 # --- creator notifications (domain/notifications.py, workers/notifier.py) -------------
 

@@ -429,17 +429,21 @@ class IntegrityWorker:
         """Drain what is there (own pending first), then flush; return the count."""
         done = await drain(self._consumer, self._batch, self.process)
         await self.flush()
+        await self._enforcer.settled()
         return done
 
     async def run(self, stop: asyncio.Event) -> None:
-        await self._consumer.ensure_groups()
-        await self.run_once()
-        await consume(
-            self._consumer,
-            self.process,
-            stop,
-            name="integrity",
-            batch=self._batch,
-            block_ms=self._block_ms,
-            claim_idle_ms=self._claim_idle_ms,
-        )
+        try:
+            await self._consumer.ensure_groups()
+            await self.run_once()
+            await consume(
+                self._consumer,
+                self.process,
+                stop,
+                name="integrity",
+                batch=self._batch,
+                block_ms=self._block_ms,
+                claim_idle_ms=self._claim_idle_ms,
+            )
+        finally:
+            self._enforcer.close()

@@ -301,3 +301,55 @@ async def test_a_session_that_moved_meanwhile_is_not_retiered_by_a_stale_page(
     assert await sessions.retier_many([(fresh, event)], Tier.EXCLUDED) == set()
     (moved,) = await sessions.counted_of_viewer("u:racer", None, 10)
     assert moved.tier is Tier.EXCLUDED and moved.version == fresh.version + 1
+
+
+async def test_the_workers_enforcer_sweeps_again_beside_the_worker(
+    deps, clock, workers, video, ports, monkeypatch
+):
+    """The integrity worker's enforcer returns after the first pass: its second sweep
+    waits for the settle time in a task of its own, then moves a write that read the
+    old tier, into the tier the actor has then."""
+    import asyncio
+    from dataclasses import replace
+
+    from domain.catalog import register_content
+    from domain.contents import ContentKind
+    from tests.integration.conftest import SERVICE
+
+    await register_content(deps, SERVICE, "p9", "creator", ContentKind.POST, None)
+    await engage(deps, clock, "late")
+    settling = replace(ports, settle_s=7.0)
+    enforcer = enforcement.Enforcement(deps, settling)
+    released = asyncio.Event()
+    real_sleep = asyncio.sleep
+
+    async def held(seconds: float) -> None:
+        if seconds == settling.settle_s:
+            await released.wait()
+        else:
+            await real_sleep(seconds)
+
+    monkeypatch.setattr(enforcement.asyncio, "sleep", held)
+    # Returns although the settle time has not passed.
+    await asyncio.wait_for(
+        enforcer.assess([Assessment("u:late", 0.0, ("x",), {})], clock.now()), 30
+    )
+    real_get = ports.mirror.get_many
+
+    async def stale(actors):  # what the like read before the mirror changed
+        return {}
+
+    monkeypatch.setattr(ports.mirror, "get_many", stale)
+    await set_reaction(deps, Actor("late"), "p9", R.LIKE)
+    monkeypatch.setattr(ports.mirror, "get_many", real_get)
+    await drain(workers)
+    (p9,) = await reads.summaries(deps, None, ["p9"])
+    assert (p9.likes, p9.integrity.suspect_likes) == (1, 0)  # the late like, not moved yet
+
+    released.set()
+    await enforcer.settled()
+    await drain(workers)
+    (p9,) = await reads.summaries(deps, None, ["p9"])
+    assert (p9.likes, p9.integrity.suspect_likes) == (0, 1)
+    repairs, skipped = await reconcile(deps, [*CONTENTS, "p9"], settle_ms=0)
+    assert (repairs, skipped) == ([], [])

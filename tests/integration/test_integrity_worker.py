@@ -58,6 +58,12 @@ class FakeEnforcer:
             self.trust[a.actor] = a.trust
             self.reasons[a.actor] = a.reasons
 
+    async def settled(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
     def of(self, actor: str) -> float:
         return self.trust.get(actor, 1.0)  # never reported: trusted
 
