@@ -48,6 +48,7 @@ import domain.view_policy
 import domain.webhooks
 import tracing
 import transport.dev_token
+from domain.admission import IngestGate
 from domain.analytics import AnalyticsPorts
 from domain.deps import Deps
 from domain.enforcement import Enforcement, restore_mirror
@@ -121,6 +122,7 @@ from workers.analytics_rebuild import rebuild as rebuild_analytics
 from workers.archiver import Archiver
 from workers.event_log_lag import EventLogLagProbe
 from workers.export import add_export_parser, run_export
+from workers.ingest_gate import IngestGateSampler
 from workers.integrity import IntegrityWorker
 from workers.loop_lag import probing
 from workers.metrics import READY_MONGODB, READY_REDIS
@@ -232,6 +234,11 @@ class Settings(BaseSettings):
     # (comma-separated IPs/CIDRs, the direct peers allowed to set it).
     client_region_header: str | None = None
     trusted_proxies: str = ""
+    # Embedded mode (workers in the API process): writes wait while any in-process
+    # consumer of the event log is this far behind, each at most INGEST_MAX_WAIT_MS
+    # (domain/admission.py); 0 turns the gate off.
+    ingest_max_lag_ms: int = Field(2_000, ge=0)
+    ingest_max_wait_ms: int = Field(2_000, gt=0)
     # A view session without events for this long has ended (workers/session_closer.py).
     session_idle_s: float = Field(1800.0, gt=0)
     # uvicorn's proxy headers (`serve`): X-Forwarded-For is believed only from these
@@ -769,6 +776,11 @@ async def open_runtime(
         integrity=integrity,
         notifications=MongoNotifications(db),
         snapshots=_counter_snapshots(settings, db, redis, keys),
+        admission=(
+            IngestGate(settings.ingest_max_lag_ms, settings.ingest_max_wait_ms / 1000)
+            if settings.ingest_max_lag_ms
+            else None
+        ),
     )
     try:
         async with LiveHub(
@@ -808,7 +820,11 @@ async def open_runtime(
             mongo_client.close()
 
 
-async def run_workers(runtime: Runtime, stop: asyncio.Event) -> None:
+async def run_workers(
+    runtime: Runtime, stop: asyncio.Event, *, gate: IngestGate | None = None
+) -> None:
+    """The selected workers until ``stop``; with a ``gate`` (the API's, when they run
+    in its process), also the sampler that closes it while their groups lag."""
     name = f"{socket.gethostname()}-{os.getpid()}"
     runtime.workers = select_workers(build_workers(runtime, name), runtime.settings.workers)
     if runtime.deps.integrity is not None:
@@ -816,7 +832,14 @@ async def run_workers(runtime: Runtime, stop: asyncio.Event) -> None:
         restored = await restore_mirror(runtime.deps.integrity)
         log.info("integrity tiers mirrored", actors=restored)
     log.info("workers started", workers=list(runtime.workers))
-    await asyncio.gather(*(supervised(n, w.run, stop) for n, w in runtime.workers.items()))
+    tasks = {n: w.run for n, w in runtime.workers.items()}
+    groups = [g for g in CONSUMER_GROUPS if g in runtime.workers]
+    if gate is not None and groups:
+        sampler = IngestGateSampler(
+            RedisEventLag(runtime.redis, runtime.services.keys, groups), gate
+        )
+        tasks["ingest_gate"] = sampler.run
+    await asyncio.gather(*(supervised(n, run, stop) for n, run in tasks.items()))
 
 
 # build_workers' names (some only in some modes), for WORKERS.
@@ -855,7 +878,7 @@ async def embedded_workers(runtime: Runtime) -> AsyncIterator[None]:
         yield
         return
     stop = asyncio.Event()
-    task = asyncio.create_task(run_workers(runtime, stop))
+    task = asyncio.create_task(run_workers(runtime, stop, gate=runtime.deps.admission))
     try:
         yield
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from domain.admission import IngestGate
 from domain.analytics import AnalyticsPorts
 from domain.page_cache import PageCache, StampedCache
 from domain.ports import (
@@ -56,3 +57,6 @@ class Deps:
     notifications: NotificationStore | None = None
     # Counter snapshots: a Redis miss restores from one instead of recounting.
     snapshots: SnapshotPorts | None = None
+    # Writes wait while the in-process consumers of the event log are far behind
+    # (domain/admission.py; absent: never).
+    admission: IngestGate | None = None

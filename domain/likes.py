@@ -99,6 +99,8 @@ async def set_reaction(
         check_id(device_id, "deviceId")
     if content_id not in await deps.contents.get_many([content_id]):
         raise ContentNotFound(f"no content with id {content_id!r} is registered")
+    if deps.admission is not None:
+        await deps.admission.admit()
 
     signals = {"addr": addr, "device": device_id}
     op = "like" if wanted is not None else "unlike"

@@ -399,6 +399,9 @@ async def record_views(
     unknown = sorted({e.content_id for e in events} - set(contents))
     if unknown:
         raise ContentNotFound(f"no content registered with id(s) {', '.join(map(repr, unknown))}")
+    if deps.admission is not None:
+        # Before the clock is read: a view is decided at the time it is let in.
+        await deps.admission.admit()
 
     now = deps.clock.now()
     now_ms = to_ms(now)

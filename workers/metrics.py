@@ -205,6 +205,27 @@ EVENT_LOG_LAG_READ_AT = Gauge(
     "When this process last read the event-log lag (Unix time); stale means the probe is failing",
 )
 
+# --- ingest admission (domain/admission.py; embedded mode) --------------------------
+
+INGEST_GATE_CLOSED = Gauge(
+    "likeview_ingest_gate_closed",
+    "1 while the write paths wait because an in-process consumer of the event log is "
+    "more than INGEST_MAX_LAG_MS behind, else 0",
+)
+INGEST_GATE_LAG = Gauge(
+    "likeview_ingest_gate_lag_seconds",
+    "The gate's last sample: the age of the oldest event waiting for any in-process consumer group",
+)
+INGEST_GATE_WAITS = Counter(
+    "likeview_ingest_gate_waits_total",
+    "Writes (a like, an unlike, a recordViews batch) that found the gate closed and waited",
+)
+INGEST_GATE_WAIT_SECONDS = Histogram(
+    "likeview_ingest_gate_wait_seconds",
+    "How long a write waited at the closed gate (at most INGEST_MAX_WAIT_MS)",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10),
+)
+
 # --- readiness (GET /readyz's checks, also run on every scrape of /metrics) --------
 
 READY = Gauge(

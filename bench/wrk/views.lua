@@ -21,16 +21,21 @@ function init(args)
   math.randomseed(os.time() + tid * 15485863)
 end
 
+-- A batch is one viewer's: their own device and their own network (X-Forwarded-For,
+-- C.addr), as organic traffic is. One device id per batch slot shared by every
+-- viewer, all from 127.0.0.1, is what a device farm switching accounts looks like,
+-- and the integrity worker spends its time on that crowd instead (docs/PERFORMANCE.md).
 function request()
   n = n + 1
+  local i = math.random(#tokens)
   local items = {}
   for j = 1, batch do
     local cid = string.format("c%05d", math.random(ncontents) - 1)
     items[j] = string.format(
-      '{"contentId":"%s","sessionId":"s%s-%d-%d-%d","deviceId":"d%d-%d",'
+      '{"contentId":"%s","sessionId":"s%s-%d-%d-%d","deviceId":"dev-%d",'
       .. '"eventId":"e%s-%d-%d-%d","watchedMs":%d,"positionMs":%d,"visibleFraction":0.9,'
       .. '"final":true}',
-      cid, tag, tid, n, j, tid, j, tag, tid, n, j, 5000 + math.random(20000), 5000)
+      cid, tag, tid, n, j, i, tag, tid, n, j, 5000 + math.random(20000), 5000)
   end
   local body, path
   if mode == "control" then
@@ -42,5 +47,6 @@ function request()
   end
   return wrk.format("POST", path,
     {["Content-Type"] = "application/json",
-     ["Authorization"] = "Bearer " .. tokens[math.random(#tokens)]}, body)
+     ["Authorization"] = "Bearer " .. tokens[i],
+     ["X-Forwarded-For"] = C.addr(i)}, body)
 end
