@@ -31,6 +31,10 @@ EMULATED_INDEXES: dict[str, tuple[str, ...]] = {
     # The embedded retention's "stored before" (the TTL field on a server).
     "events": ("archived_at",),
     "view_events": ("archived_at",),
+    # The embedded retention's expired minute and hour buckets (the TTL field on a
+    # server): without it every pass scanned every bucket of 48 hours or 400 days.
+    "analytics_minute": ("start",),
+    "analytics_hour": ("start",),
 }
 
 
@@ -46,6 +50,7 @@ def open_embedded_client() -> Any:
         patch_limited_find,
         patch_secondary_indexes,
         patch_update_path,
+        patch_version_checks,
     )
 
     patch_bulk_sort()
@@ -56,4 +61,5 @@ def open_embedded_client() -> Any:
     patch_update_path()
     patch_limited_find()
     patch_aggregate_match()
+    patch_version_checks()
     return AsyncMongoMockClient(tz_aware=True)

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import bisect
 import copy
+import functools
+import itertools
 from collections import OrderedDict
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 import mongomock.collection as mc
+from packaging import version as packaging_version
 
 _PATCHED = "_likeview_sort_compat"
 
@@ -192,6 +195,36 @@ def _fast_key_check(original: Any) -> Any:
     return check
 
 
+# mongomock compares the installed pymongo's version with a literal on many of
+# its paths, parsing the literal each time: on every field an update sets, for
+# one. Parsing the same few strings once gives the same comparisons.
+
+
+class _ParsedOnce:
+    parse = staticmethod(functools.lru_cache(maxsize=64)(packaging_version.parse))
+    Version = packaging_version.Version
+
+
+def patch_version_checks() -> None:
+    """mongomock's modules that parse version literals get a parse that remembers."""
+    import mongomock.aggregate
+    import mongomock.codec_options
+    import mongomock.database
+    import mongomock.helpers
+    import mongomock.mongo_client
+
+    for module in (
+        mc,
+        mongomock.aggregate,
+        mongomock.codec_options,
+        mongomock.database,
+        mongomock.helpers,
+        mongomock.mongo_client,
+    ):
+        if getattr(module, "version", None) is packaging_version:
+            module.version = _ParsedOnce  # type: ignore[attr-defined]
+
+
 def patch_document_helpers() -> None:
     from mongomock import helpers
 
@@ -290,6 +323,13 @@ class _FieldIndex:
             self.add(key, doc)
 
     def add(self, key: Any, doc: Any) -> None:
+        if key in self.value_of and isinstance(doc, dict):
+            value = doc.get(self.field, _ABSENT)
+            known = self.value_of[key]
+            # Rewritten with the same plain value (most updates leave the indexed
+            # field alone): the entries stand as they are.
+            if type(value) is type(known) and value == known and type(value) is not list:
+                return
         self.discard(key, keep_place=True)
         if key not in self.seq:
             self.seq[key] = self._next
@@ -334,7 +374,7 @@ class _FieldIndex:
             keys.update(self.by_value.get(value, {}))
         return sorted(keys, key=self.seq.__getitem__)
 
-    def in_range(self, bounds: dict[str, datetime]) -> list[Any]:
+    def in_range(self, bounds: dict[str, datetime]) -> Iterable[Any]:
         """Keys whose date is within ``bounds``, oldest first (a server's index
         order; no sort was asked for), then documents with arrays."""
         lo, hi = 0, len(self.dates)
@@ -347,7 +387,12 @@ class _FieldIndex:
                 hi = min(hi, bisect.bisect_left(self.dates, (v, -1)))
             else:
                 hi = min(hi, bisect.bisect_right(self.dates, (v, _LAST)))
-        return [self.key_at[seq] for _, seq in self.dates[lo:hi]] + list(self.arrays)
+        # Lazily: a limited find (the embedded retention's pages) takes the first
+        # few of what may be most of the collection. The slice is a copy, so a
+        # write between two steps moves nothing under it.
+        window, key_at = self.dates[lo:hi], self.key_at
+        dated = (key_at.get(seq, _ABSENT) for _, seq in window)
+        return itertools.chain((k for k in dated if k is not _ABSENT), list(self.arrays))
 
 
 _LAST = float("inf")
@@ -533,8 +578,12 @@ def patch_secondary_indexes(fields: dict[str, tuple[str, ...]]) -> None:
                         else index.in_range(bounds or {})
                     )
                     by_key = store._documents
-                    found = [by_key[k] for k in keys if k in by_key]
-                    docs = (doc for doc in found if filter_applies(filter, doc))
+                    docs = (
+                        doc
+                        for k in keys
+                        if (doc := by_key.get(k, _ABSENT)) is not _ABSENT
+                        and filter_applies(filter, doc)
+                    )
                     break
         if docs is None:
             docs = iter_documents(self, filter)
