@@ -828,6 +828,83 @@ def _fast_copy_field(original: Any) -> Any:
     return copy_field
 
 
+def _plain_projection(fields: Any) -> tuple[bool, Any, frozenset[str]] | None:
+    """(include, the _id value, the other fields) of a projection naming top-level
+    fields only, all included or all excluded; None for anything else (dotted
+    paths, operators, a mix), which mongomock's own code takes (and refuses)."""
+    if type(fields) is not dict or not fields:
+        return None
+    others = []
+    for key, value in fields.items():
+        if type(key) is not str or "." in key or key.startswith("$"):
+            return None
+        if type(value) is not int and type(value) is not bool:
+            return None
+        if key != "_id":
+            others.append(value)
+    if not others or len({bool(v) for v in others}) != 1:
+        return None
+    names = frozenset(k for k in fields if k != "_id")
+    return bool(others[0]), fields.get("_id", 1), names
+
+
+def _fast_copy_only_fields(original: Any) -> Any:
+    def _copy_only_fields(self: Any, doc: Any, fields: Any, container: Any) -> Any:
+        plain = _plain_projection(fields) if container is dict and type(doc) is dict else None
+        if plain is None:
+            return original(self, doc, fields, container)
+        include, id_value, names = plain
+        copy_field = mc._copy_field
+        # As mongomock's projection: the kept fields in document order, then _id
+        # put back (last, when fields were included) unless it was excluded.
+        out = {
+            k: v if type(v) in _SHARED else copy_field(v, container)
+            for k, v in doc.items()
+            if (k in names) is include
+        }
+        if id_value == 0:
+            out.pop("_id", None)
+        elif "_id" in doc:
+            out["_id"] = doc["_id"]
+        return out
+
+    setattr(_copy_only_fields, _PATCHED, True)
+    _copy_only_fields.__wrapped__ = original  # type: ignore[attr-defined]
+    return _copy_only_fields
+
+
+def _aware_in_place(original: Any) -> Any:
+    """What mongomock's ``make_datetime_timezone_aware_in_document`` gives, made in
+    the document handed in: it is only ever called on a cursor's own copies
+    (``Cursor._compute_results``, ``patch_limited_find``), so the second full copy
+    it made of every result bought nothing."""
+
+    def aware(value: Any) -> Any:
+        kind = type(value)
+        if kind is dict:
+            for k, v in value.items():
+                if type(v) not in _ATOMS:
+                    new = aware(v)
+                    if new is not v:
+                        value[k] = new
+            return value
+        if kind is list:
+            for i, v in enumerate(value):
+                if type(v) not in _ATOMS:
+                    new = aware(v)
+                    if new is not v:
+                        value[i] = new
+            return value
+        if kind in _ATOMS:
+            return value
+        # datetime, tuples, OrderedDict and other types: mongomock's own rules.
+        return original(value)
+
+    setattr(aware, _PATCHED, True)
+    aware.__wrapped__ = original  # type: ignore[attr-defined]
+    return aware
+
+
 def patch_find_copies() -> None:
     from mongomock import helpers
 
@@ -835,4 +912,7 @@ def patch_find_copies() -> None:
         mc._copy_field = _fast_copy_field(mc._copy_field)
     current = helpers.make_datetime_timezone_aware_in_document
     if not getattr(current, _PATCHED, False):
-        helpers.make_datetime_timezone_aware_in_document = _fast_patch_datetimes(current)
+        helpers.make_datetime_timezone_aware_in_document = _aware_in_place(current)
+    only = mc.Collection._copy_only_fields
+    if not getattr(only, _PATCHED, False):
+        setattr(mc.Collection, "_copy_only_fields", _fast_copy_only_fields(only))  # noqa: B010

@@ -37,6 +37,14 @@ PROJECTIONS: list[Any] = [
     {"platform.IOS": 1},
     {"seen": 0, "start": 0, "content": 0},
     {"when": 1, "ordered": 1, "_id": 0},
+    # What the analytics reads ask: a version, counters without the guard.
+    {"views": 1},
+    {"_id": 1},
+    {"_id": 0, "views": True},
+    {"seen": False, "start": 0, "_id": 0},
+    {"scope": 0, "start": 0, "creator": 0, "seen": 0},
+    {"absent": 1},
+    {"absent": 0},
 ]
 
 
@@ -64,10 +72,12 @@ async def test_finds_return_what_mongomock_returns(projection: Any, monkeypatch)
     originals = (
         getattr(mc._copy_field, "__wrapped__", None),
         getattr(helpers.make_datetime_timezone_aware_in_document, "__wrapped__", None),
+        getattr(mc.Collection._copy_only_fields, "__wrapped__", None),
     )
     assert None not in originals
     monkeypatch.setattr(mc, "_copy_field", originals[0])
     monkeypatch.setattr(helpers, "make_datetime_timezone_aware_in_document", originals[1])
+    monkeypatch.setattr(mc.Collection, "_copy_only_fields", originals[2])
     slow = await _find_all(col, projection)
     assert _shape(fast) == _shape(slow)
     # The results are copies: changing one changes neither the store nor a later find.
@@ -85,5 +95,14 @@ def test_a_copy_shares_only_immutable_values() -> None:
     assert out == doc and out is not doc
     assert out["a"] is not doc["a"] and out["a"]["b"] is not doc["a"]["b"]
     assert out["a"]["b"][1] is not doc["a"]["b"][1]
+    # The cursor's own copy is made aware in place: no second copy.
     aware: Any = helpers.make_datetime_timezone_aware_in_document(out)
-    assert aware["at"] == AT.replace(tzinfo=UTC) and aware["a"] is not out["a"]
+    assert aware is out and aware["a"] is out["a"]
+    assert aware["at"] == AT.replace(tzinfo=UTC) and doc["at"].tzinfo is None
+
+
+async def test_a_projection_that_mongomock_refuses_is_still_refused() -> None:
+    col = open_embedded_client()["likeview_reads_test"]["refused"]
+    await col.insert_many([dict(d) for d in DOCS])
+    with pytest.raises(ValueError, match="mix including and excluding"):
+        await _find_all(col, {"views": 1, "seen": 0})
