@@ -235,8 +235,9 @@ class Settings(BaseSettings):
     client_region_header: str | None = None
     trusted_proxies: str = ""
     # Embedded mode (workers in the API process): writes wait while any in-process
-    # consumer of the event log is this far behind, each at most INGEST_MAX_WAIT_MS
-    # (domain/admission.py); 0 turns the gate off.
+    # consumer of the event log is this far behind, a batch of 100 events at most
+    # INGEST_MAX_WAIT_MS and a smaller write its share (domain/admission.py); 0 turns
+    # the gate off.
     ingest_max_lag_ms: int = Field(2_000, ge=0)
     ingest_max_wait_ms: int = Field(2_000, gt=0)
     # A view session without events for this long has ended (workers/session_closer.py).

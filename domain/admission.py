@@ -12,6 +12,13 @@ while it is closed, a write waits for it to open, at most ``max_wait_s``, then
 goes ahead anyway (a stuck consumer must not stop the ingest; it is bounded by
 the lag alarms instead).
 
+The longest wait is a full batch's (``FULL_WAIT_EVENTS`` events or more); a smaller
+write waits that share of it, so the back-pressure falls on the writes that add the
+backlog: a ``recordViews`` batch of 100 waits up to ``max_wait_s``, a like or one
+player's view event a hundredth of it. A person's click is not held for seconds
+behind a bulk ingest, and many small writes cannot outrun the workers either, as
+each costs a whole request of the API's share of the core.
+
 The lag comes from a sampler (workers/ingest_gate.py); the gate itself is pure
 state plus an ``asyncio.Event``.
 """
@@ -23,6 +30,9 @@ import contextlib
 import time
 
 from workers.metrics import INGEST_GATE_CLOSED, INGEST_GATE_WAIT_SECONDS, INGEST_GATE_WAITS
+
+# A write of this many events or more may wait the whole ``max_wait_s``.
+FULL_WAIT_EVENTS = 100
 
 
 def gate_open(was_open: bool, lag_ms: float, max_lag_ms: float) -> bool:
@@ -67,12 +77,17 @@ class IngestGate:
         """Open for good (the sampler stopped: no sample will open it again)."""
         self.observe(0.0)
 
-    async def admit(self) -> None:
-        """Return at once while open; else when it opens, or after ``max_wait_s``."""
+    def longest_wait_s(self, events: int) -> float:
+        """How long a write of ``events`` events may wait at the closed gate."""
+        return self.max_wait_s * min(1.0, max(1, events) / FULL_WAIT_EVENTS)
+
+    async def admit(self, events: int = 1) -> None:
+        """Return at once while open; else when it opens, or after the write's
+        longest wait (``longest_wait_s``)."""
         if self._open.is_set():
             return
         started = time.perf_counter()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._open.wait(), self.max_wait_s)
+            await asyncio.wait_for(self._open.wait(), self.longest_wait_s(events))
         INGEST_GATE_WAITS.inc()
         INGEST_GATE_WAIT_SECONDS.observe(time.perf_counter() - started)

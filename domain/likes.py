@@ -100,7 +100,7 @@ async def set_reaction(
     if content_id not in await deps.contents.get_many([content_id]):
         raise ContentNotFound(f"no content with id {content_id!r} is registered")
     if deps.admission is not None:
-        await deps.admission.admit()
+        await deps.admission.admit(1)
 
     signals = {"addr": addr, "device": device_id}
     op = "like" if wanted is not None else "unlike"

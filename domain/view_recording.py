@@ -401,7 +401,7 @@ async def record_views(
         raise ContentNotFound(f"no content registered with id(s) {', '.join(map(repr, unknown))}")
     if deps.admission is not None:
         # Before the clock is read: a view is decided at the time it is let in.
-        await deps.admission.admit()
+        await deps.admission.admit(len(events))
 
     now = deps.clock.now()
     now_ms = to_ms(now)

@@ -30,7 +30,8 @@ async def stream_length(app_redis, keys: Keys) -> int:
 
 async def test_a_like_waits_while_the_aggregator_lags(runtime, deps, content, app_redis):
     keys = runtime.services.keys
-    gate = deps.admission = IngestGate(2_000, 60)
+    # A like waits a hundredth of the longest wait: here up to 60 s.
+    gate = deps.admission = IngestGate(2_000, 6_000)
     aggregator = runtime.workers["aggregator"]
     await aggregator.run_once()  # creates its groups
     reader = RedisEventLag(app_redis, keys, [Keys.AGGREGATOR_GROUP])

@@ -71,7 +71,7 @@ async def test_a_write_waits_for_the_gate_to_open() -> None:
     gate.observe(2_500)
     assert not gate.is_open
     before = waits()
-    task = asyncio.create_task(gate.admit())
+    task = asyncio.create_task(gate.admit(100))
     done, _ = await asyncio.wait({task}, timeout=0.1)
     assert not done
     gate.observe(1_500)  # caught up some, not enough: still closed
@@ -85,14 +85,40 @@ async def test_a_write_waits_for_the_gate_to_open() -> None:
 async def test_a_write_goes_ahead_after_the_longest_wait() -> None:
     gate = IngestGate(2_000, 0.05)
     gate.observe(10_000)
-    await gate.admit()  # returns, although the gate stays closed
+    await gate.admit(100)  # returns, although the gate stays closed
     assert not gate.is_open
+
+
+@pytest.mark.parametrize(
+    ("events", "longest_s"),
+    [
+        (0, 0.02),  # an empty write counts as one event
+        (1, 0.02),  # a like, one player's view event
+        (10, 0.2),
+        (50, 1.0),
+        (100, 2.0),  # a full batch waits the whole INGEST_MAX_WAIT_MS
+        (500, 2.0),
+    ],
+)
+def test_a_write_waits_its_share_of_a_full_batch(events: int, longest_s: float) -> None:
+    assert IngestGate(2_000, 2.0).longest_wait_s(events) == pytest.approx(longest_s)
+
+
+async def test_a_small_write_is_held_briefly_and_a_batch_longer() -> None:
+    gate = IngestGate(2_000, 60)  # a like may wait 0.6 s, a batch of 100 a minute
+    gate.observe(10_000)
+    like = asyncio.create_task(gate.admit(1))
+    batch = asyncio.create_task(gate.admit(100))
+    done, _ = await asyncio.wait({like, batch}, timeout=5)
+    assert done == {like}
+    gate.observe(0)
+    await batch
 
 
 async def test_release_opens_it_for_the_waiting() -> None:
     gate = IngestGate(2_000, 60)
     gate.observe(10_000)
-    task = asyncio.create_task(gate.admit())
+    task = asyncio.create_task(gate.admit(100))
     await asyncio.sleep(0)
     gate.release()
     await task
