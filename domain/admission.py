@@ -46,7 +46,7 @@ def gate_open(was_open: bool, lag_ms: float, max_lag_ms: float) -> bool:
 class IngestGate:
     """The write paths' admission (``admit``), driven by ``observe(lag_ms)``."""
 
-    __slots__ = ("_open", "lag_ms", "max_lag_ms", "max_wait_s")
+    __slots__ = ("_open", "max_lag_ms", "max_wait_s")
 
     def __init__(self, max_lag_ms: float, max_wait_s: float) -> None:
         if max_lag_ms <= 0:
@@ -55,7 +55,6 @@ class IngestGate:
             raise ValueError("max_wait_s must be positive")
         self.max_lag_ms = max_lag_ms
         self.max_wait_s = max_wait_s
-        self.lag_ms = 0.0
         self._open = asyncio.Event()
         self._open.set()
 
@@ -65,7 +64,6 @@ class IngestGate:
 
     def observe(self, lag_ms: float) -> None:
         """A new sample of the largest consumer lag."""
-        self.lag_ms = lag_ms
         if gate_open(self.is_open, lag_ms, self.max_lag_ms):
             self._open.set()
             INGEST_GATE_CLOSED.set(0)

@@ -23,7 +23,7 @@ import itertools
 import logging
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 
@@ -91,11 +91,7 @@ class Enforcement:
 
     async def _sweep(self, actors: list[str], now: datetime) -> int:
         try:
-            await asyncio.sleep(self._ports.settle_s)
-            # The tier as it is now: a later read may have moved the actor again.
-            stored = await self._ports.actors.get_many(actors)
-            current = {a: stored[a].tier for a in actors if a in stored}
-            return await _sweep_again(self._deps, self._ports, current, now, settle=False)
+            return await _sweep_again(self._deps, self._ports, actors, now)
         except Exception:
             log.exception("second re-tiering sweep failed", extra={"actors": len(actors)})
             return 0
@@ -139,7 +135,7 @@ async def assess(
 ) -> int:
     """Apply the detection's scores; returns how many documents were re-tiered."""
     moved, changed = await first_pass(deps, ports, assessments, now)
-    return moved + await _sweep_again(deps, ports, changed, now)
+    return moved + await _sweep_again(deps, ports, list(changed), now)
 
 
 async def first_pass(
@@ -214,7 +210,7 @@ async def set_verdict(
     )
     await _change(deps, ports, old, record, audit, now)
     if tier is not old.tier:
-        await _sweep_again(deps, ports, {actor: tier}, now)
+        await _sweep_again(deps, ports, [actor], now)
     return record
 
 
@@ -254,25 +250,21 @@ async def _change(
 
 
 async def _sweep_again(
-    deps: Deps,
-    ports: IntegrityPorts,
-    changed: Mapping[str, Tier],
-    now: datetime,
-    *,
-    settle: bool = True,
+    deps: Deps, ports: IntegrityPorts, actors: Sequence[str], now: datetime
 ) -> int:
     """A second pass, once writes that read the old tier before the mirror changed
     have landed: a new document (a first like, a new counted session) has no
     version for the first pass to race with, so one written in the old tier just
-    after that pass listed the actor's documents is moved here. ``settle``: wait
-    ``ports.settle_s`` first (the caller has not)."""
-    if not changed:
+    after that pass listed the actor's documents is moved here. Into the tier each
+    actor has after the wait: another assessment or verdict may have moved it."""
+    if not actors:
         return 0
-    if settle:
-        await asyncio.sleep(ports.settle_s)
+    await asyncio.sleep(ports.settle_s)
+    stored = await ports.actors.get_many(list(actors))
     moved = 0
-    for actor, tier in changed.items():
-        moved += await retier(deps, ports.documents, actor, tier, now)
+    for actor in actors:
+        if actor in stored:
+            moved += await retier(deps, ports.documents, actor, stored[actor].tier, now)
     return moved
 
 

@@ -10,7 +10,6 @@ sample there is no reason to hold writes back.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import Callable, Sequence
 
@@ -18,8 +17,6 @@ from domain.admission import IngestGate
 from storage.redis_stream import GroupLag, RedisEventLag
 from workers.metrics import INGEST_GATE_LAG
 from workers.periodic import periodic
-
-log = logging.getLogger(__name__)
 
 
 def largest_lag_ms(lags: Sequence[GroupLag]) -> int:
