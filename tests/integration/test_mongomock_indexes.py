@@ -261,3 +261,37 @@ async def test_date_ranges_give_the_scans_documents(query):
         await col.delete_one({"_id": "s3"})
     # No sort asked: the index answers oldest first, a scan in store order.
     assert sorted(await ids(indexed, query)) == sorted(await ids(plain, query))
+
+
+async def test_expired_buckets_by_start_are_the_scans_through_updates_and_deletes():
+    """analytics_minute's emulated `start` index (the embedded retention's expiry, a
+    limited find) against a collection without one, through upserts that leave
+    `start` alone, a delete and a page taken lazily from a long range."""
+    from datetime import UTC, datetime, timedelta
+
+    db = open_embedded_client()["compat-index"]
+    indexed, plain = db["analytics_minute"], db["plain_minute"]
+    base = datetime(2026, 11, 1, tzinfo=UTC)
+    docs = [{"_id": f"s|{i}", "start": base + timedelta(minutes=i), "views": i} for i in range(300)]
+    for col in (indexed, plain):
+        await col.drop()
+        await col.insert_many([dict(d) for d in reversed(docs)])
+        await col.update_many({"views": {"$lt": 50}}, {"$inc": {"views": 1}})
+        await col.update_one({"_id": "s|7"}, {"$set": {"start": base + timedelta(days=9)}})
+        await col.delete_one({"_id": "s|3"})
+        await col.update_one(
+            {"_id": "s|400"}, {"$inc": {"views": 1}, "$setOnInsert": {"start": base}}, upsert=True
+        )
+    cutoff = {"start": {"$lt": base + timedelta(minutes=120)}}
+    everything = [d["_id"] async for d in plain.find(cutoff, {"_id": 1})]
+    got = [d["_id"] async for d in indexed.find(cutoff, {"_id": 1})]
+    assert sorted(got) == sorted(everything) and len(got) == len(everything) == 119
+    # A limited page walks the index, as a server would: the oldest first, so an
+    # expiry pass takes the longest-expired buckets.
+    starts = {d["_id"]: d["start"] async for d in plain.find(cutoff)}
+    oldest = sorted(everything, key=lambda i: (starts[i], i))
+    for limit in (10, 200):
+        page = [d["_id"] async for d in indexed.find(cutoff, {"_id": 1}).limit(limit)]
+        assert len(page) == min(limit, 119) and set(page) <= set(everything), limit
+        assert [starts[i] for i in page] == [starts[i] for i in oldest[: len(page)]]
+    assert await indexed.count_documents(cutoff) == await plain.count_documents(cutoff)
