@@ -270,7 +270,13 @@ def metric_values(text: str, name: str, **labels: str) -> list[float]:
 
 
 async def scrape(client: httpx.AsyncClient, url: str) -> str:
-    r = await client.get(url)
+    try:
+        r = await client.get(url)
+    except httpx.RemoteProtocolError:
+        # A pooled connection idle for uvicorn's keep-alive (5 s, as long as drill
+        # 4's scrape period) may be closed by the server as this GET goes out on it;
+        # a GET is safe to send again, on a new connection.
+        r = await client.get(url)
     r.raise_for_status()
     return r.text
 
